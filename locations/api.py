@@ -1,0 +1,90 @@
+"""Kiosk device calls: pairing with a one-time code, and the heartbeat."""
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cxhub.throttling import KioskRateThrottle, PairingRateThrottle
+from surveys.services import current_version_for
+
+from . import services
+from .authentication import IsKiosk, KioskTokenAuthentication
+
+
+class KioskApi(APIView):
+    """Base for every call a kiosk token may make, and nothing else."""
+
+    authentication_classes = [KioskTokenAuthentication]
+    permission_classes = [IsKiosk]
+    throttle_classes = [KioskRateThrottle]
+
+
+class PairIn(serializers.Serializer):
+    code = serializers.RegexField(r"^\d{8}$", help_text="The 8-digit code shown to the manager.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    app_version = serializers.CharField(required=False, allow_blank=True, max_length=40)
+
+
+class PairOut(serializers.Serializer):
+    token = serializers.CharField(help_text="The kiosk token; shown once, keep it on the device.")
+    location = serializers.CharField()
+    touchpoint = serializers.CharField()
+
+
+class KioskPairApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [PairingRateThrottle]
+
+    @extend_schema(
+        operation_id="kiosk_pair", tags=["kiosk"], request=PairIn,
+        responses={201: PairOut, 400: OpenApiResponse(description="Unknown, used or expired code.")},
+    )
+    def post(self, request):
+        data = PairIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            issued = services.pair_kiosk(**data.validated_data)
+        except services.ServiceError as error:
+            return Response({"code": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
+        out = {
+            "token": issued.token,
+            "location": issued.kiosk.location.code,
+            "touchpoint": issued.kiosk.touchpoint.name,
+        }
+        return Response(out, status=status.HTTP_201_CREATED)
+
+
+class HeartbeatIn(serializers.Serializer):
+    app_version = serializers.CharField(required=False, max_length=40, allow_blank=True)
+    queue_length = serializers.IntegerField(required=False, min_value=0, max_value=10**7)
+    invalid_count = serializers.IntegerField(
+        required=False, min_value=0, max_value=10**7,
+        help_text="Responses the server refused as invalid, kept aside on the device.",
+    )
+    battery = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+
+
+class HeartbeatOut(serializers.Serializer):
+    server_time = serializers.DateTimeField()
+    survey_version = serializers.IntegerField(
+        allow_null=True, help_text="The current version: reload the configuration if it differs."
+    )
+
+
+class KioskHeartbeatApi(KioskApi):
+    @extend_schema(operation_id="kiosk_heartbeat", tags=["kiosk"], request=HeartbeatIn, responses={200: HeartbeatOut})
+    def post(self, request):
+        data = HeartbeatIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.record_heartbeat(
+            kiosk=request.auth,
+            **{k: data.validated_data.get(k) for k in ("app_version", "queue_length", "invalid_count", "battery")},
+        )
+        version = current_version_for(request.auth)
+        return Response(
+            {"server_time": timezone.now(), "survey_version": version.pk if version else None}
+        )

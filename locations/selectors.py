@@ -1,0 +1,61 @@
+"""Reads shared by pages, exports and the API — above all the one visibility gate."""
+
+from django.db.models import Q, QuerySet
+
+from . import tokens
+from .models import Kiosk, Location, Membership, Organization, Role
+
+
+def visible_locations(user) -> QuerySet[Location]:
+    """The one gate: every location-scoped read for a person starts from this queryset.
+
+    Head office sees its whole organization, a regional manager their region, a store
+    manager their store; a user with several memberships sees the union. Superusers see
+    everything (they run the installation). Anyone else sees nothing.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Location.objects.none()
+    if user.is_superuser:
+        return Location.objects.all()
+    memberships = Membership.objects.filter(user=user)
+    return Location.objects.filter(
+        Q(organization__in=memberships.filter(role=Role.HEAD_OFFICE).values("organization"))
+        | Q(region__in=memberships.filter(role=Role.REGIONAL_MANAGER).values("region"))
+        | Q(pk__in=memberships.filter(role=Role.STORE_MANAGER).values("location"))
+    )
+
+
+def visible_organizations(user) -> QuerySet[Organization]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Organization.objects.none()
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        Q(pk__in=visible_locations(user).values("organization"))
+        | Q(memberships__user=user, memberships__role=Role.HEAD_OFFICE)
+    ).distinct()
+
+
+def administered_organizations(user) -> QuerySet[Organization]:
+    """Organizations whose set-up this user may change in the admin: head office only."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Organization.objects.none()
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        memberships__user=user, memberships__role=Role.HEAD_OFFICE
+    ).distinct()
+
+
+def kiosk_for_token(token: str) -> Kiosk | None:
+    # Everything validation and bucketing need, in one query per request.
+    return (
+        Kiosk.objects.select_related(
+            "organization__default_survey__current_version",
+            "location__survey__current_version",
+            "location__organization",
+            "touchpoint",
+        )
+        .filter(token_digest=tokens.digest(token), revoked_at__isnull=True)
+        .first()
+    )

@@ -1,0 +1,112 @@
+"""Shapes of the kiosk API, for the OpenAPI schema and for output.
+
+Input is checked by surveys.ingest (the rules depend on the survey version), so the input
+serializers here document the contract rather than validate it.
+"""
+
+from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
+
+from .models import SurveyResponse
+
+
+class ResponseIn(serializers.Serializer):
+    id = serializers.UUIDField(help_text="A UUID made on the device; a resend with it is a no-op.")
+    submitted_at = serializers.DateTimeField(help_text="When the customer answered, with an offset.")
+    language = serializers.CharField(required=False, help_text="One of the survey's languages.")
+    staff = serializers.CharField(required=False, allow_null=True, help_text="A staff code.")
+    survey_version = serializers.IntegerField(
+        required=False, help_text="An older version the kiosk still shows (default: current)."
+    )
+    complete = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false for a partial response sent when the customer walked away: "
+        "required questions may then be missing.",
+    )
+    answers = serializers.DictField(
+        help_text="Keyed by question key: integers for nps/csat/ces, a list of choice keys "
+        "for choice questions, a string for text, and for contact "
+        '{"consent": true, "name", "email", "phone"}.'
+    )
+
+
+class BatchIn(serializers.Serializer):
+    responses = ResponseIn(many=True, help_text="Up to 500 responses, in the order they were given.")
+
+
+class ResponseOut(serializers.ModelSerializer):
+    location = serializers.CharField(source="location.code")
+    touchpoint = serializers.CharField(source="touchpoint.name")
+    staff = serializers.CharField(source="staff.code", allow_null=True, default=None)
+    survey_version = serializers.IntegerField(source="survey_version_id")
+    answers = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SurveyResponse
+        fields = [
+            "id", "submitted_at", "received_at", "local_day", "local_hour", "language",
+            "location", "touchpoint", "staff", "survey_version", "clock_untrusted",
+            "is_complete", "answers",
+        ]
+
+    def get_answers(self, obj) -> dict:
+        return {answer.question: answer.value for answer in obj.answers.all()}
+
+
+class BatchResultOut(serializers.Serializer):
+    id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "duplicate", "conflict", "invalid"])
+    errors = serializers.DictField(required=False)
+
+
+class BatchOut(serializers.Serializer):
+    results = BatchResultOut(many=True)
+
+
+class ErrorOut(serializers.Serializer):
+    detail = serializers.CharField(required=False)
+
+
+EXAMPLE_RESPONSE = OpenApiExample(
+    "A happy customer, in Vietnamese",
+    value={
+        "id": "0b6f2f7e-3d55-4a57-9a43-2e0c5d0e7a11",
+        "submitted_at": "2026-11-22T18:04:05+07:00",
+        "language": "vi",
+        "staff": "NV-014",
+        "answers": {"nps": 9, "csat": 4, "ces": 6, "comment": "Nhân viên rất nhiệt tình"},
+    },
+    request_only=True,
+)
+EXAMPLE_UNHAPPY = OpenApiExample(
+    "An unhappy customer with reasons",
+    value={
+        "id": "5d1c8a2e-77f0-4d6b-9a7e-1f3c2b4a5e60",
+        "submitted_at": "2026-11-22T11:15:00Z",
+        "language": "en",
+        "answers": {"nps": 4, "csat": 2, "reason": ["wait_time", "price"]},
+    },
+    request_only=True,
+)
+EXAMPLE_INVALID = OpenApiExample(
+    "Per-field messages",
+    value={
+        "submitted_at": ["Give a date and time in ISO 8601 with a UTC offset, e.g. 2026-11-22T18:04:05+07:00."],
+        "answers": {"nps": ["Give a whole number from 0 to 10."]},
+    },
+    response_only=True,
+    status_codes=["400"],
+)
+EXAMPLE_BATCH_RESULT = OpenApiExample(
+    "Mixed results",
+    value={
+        "results": [
+            {"id": "0b6f2f7e-3d55-4a57-9a43-2e0c5d0e7a11", "status": "created", "errors": {}},
+            {"id": "5d1c8a2e-77f0-4d6b-9a7e-1f3c2b4a5e60", "status": "duplicate", "errors": {}},
+            {"id": "9a7e1f3c-2b4a-4e60-8d1c-5d1c8a2e77f0", "status": "invalid",
+             "errors": {"answers": {"csat": ["Give a whole number from 1 to 5."]}}},
+        ]
+    },
+    response_only=True,
+)

@@ -1,0 +1,53 @@
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import LocationFactory, StaffMemberFactory, make_kiosk
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need what only PostgreSQL does (row locks, real concurrency)."""
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def store(db):
+    return LocationFactory(code="HCM-01", timezone="Asia/Ho_Chi_Minh")
+
+
+@pytest.fixture
+def other_store(db):
+    """A store of another organization: nothing of ours may reach it, nor it us."""
+    return LocationFactory(code="BKK-01", timezone="Asia/Bangkok")
+
+
+@pytest.fixture
+def staff(store):
+    return StaffMemberFactory(location=store, code="NV-014", display_name="Trần Thị Mai")
+
+
+@pytest.fixture
+def kiosk_and_token(store):
+    return make_kiosk(store, registered_days_ago=30)
+
+
+@pytest.fixture
+def kiosk(kiosk_and_token):
+    return kiosk_and_token[0]
+
+
+@pytest.fixture
+def kiosk_client(kiosk_and_token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {kiosk_and_token[1]}")
+    return client
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
