@@ -24,7 +24,7 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         self.num_requests, self.duration = self.parse_rate(self.rate)
         try:
             return super().allow_request(request, view)
-        except Exception:  # noqa: BLE001 - any cache failure: let the request through
+        except Exception:
             log.warning("throttle cache unavailable; allowing request", exc_info=True)
             return True
 

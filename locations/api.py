@@ -40,8 +40,13 @@ class KioskPairApi(APIView):
     throttle_classes = [PairingRateThrottle]
 
     @extend_schema(
-        operation_id="kiosk_pair", tags=["kiosk"], request=PairIn,
-        responses={201: PairOut, 400: OpenApiResponse(description="Unknown, used or expired code.")},
+        operation_id="kiosk_pair",
+        tags=["kiosk"],
+        request=PairIn,
+        responses={
+            201: PairOut,
+            400: OpenApiResponse(description="Unknown, used or expired code."),
+        },
     )
     def post(self, request):
         data = PairIn(data=request.data)
@@ -62,7 +67,9 @@ class HeartbeatIn(serializers.Serializer):
     app_version = serializers.CharField(required=False, max_length=40, allow_blank=True)
     queue_length = serializers.IntegerField(required=False, min_value=0, max_value=10**7)
     invalid_count = serializers.IntegerField(
-        required=False, min_value=0, max_value=10**7,
+        required=False,
+        min_value=0,
+        max_value=10**7,
         help_text="Responses the server refused as invalid, kept aside on the device.",
     )
     battery = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
@@ -76,13 +83,21 @@ class HeartbeatOut(serializers.Serializer):
 
 
 class KioskHeartbeatApi(KioskApi):
-    @extend_schema(operation_id="kiosk_heartbeat", tags=["kiosk"], request=HeartbeatIn, responses={200: HeartbeatOut})
+    @extend_schema(
+        operation_id="kiosk_heartbeat",
+        tags=["kiosk"],
+        request=HeartbeatIn,
+        responses={200: HeartbeatOut},
+    )
     def post(self, request):
         data = HeartbeatIn(data=request.data)
         data.is_valid(raise_exception=True)
         services.record_heartbeat(
             kiosk=request.auth,
-            **{k: data.validated_data.get(k) for k in ("app_version", "queue_length", "invalid_count", "battery")},
+            **{
+                k: data.validated_data.get(k)
+                for k in ("app_version", "queue_length", "invalid_count", "battery")
+            },
         )
         version = current_version_for(request.auth)
         return Response(

@@ -94,5 +94,3 @@ class PersonalTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A personal API token from `create_api_token` (starts `cxp_`).",
         }
-
-

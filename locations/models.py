@@ -48,7 +48,9 @@ class Region(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "name"], name="locations_region_unique_name")
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="locations_region_unique_name"
+            )
         ]
 
     def __str__(self):
@@ -145,7 +147,9 @@ class Kiosk(models.Model):
     location = models.ForeignKey(Location, models.CASCADE, related_name="kiosks")
     touchpoint = models.ForeignKey(Touchpoint, models.PROTECT, related_name="kiosks")
     name = models.CharField(max_length=120, blank=True)
-    token_digest = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    token_digest = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
     token_hint = models.CharField(max_length=12, blank=True, editable=False)
     registered_at = models.DateTimeField(
         help_text="First registration (create_kiosk or first pairing); a new token does not move it."
@@ -183,7 +187,11 @@ class PairingCode(models.Model):
     location = models.ForeignKey(Location, models.CASCADE, related_name="pairing_codes")
     touchpoint = models.ForeignKey(Touchpoint, models.CASCADE, related_name="+")
     kiosk = models.ForeignKey(
-        Kiosk, models.CASCADE, null=True, blank=True, related_name="pairing_codes",
+        Kiosk,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="pairing_codes",
         help_text="Set to re-pair an existing kiosk (it keeps its history and registration time).",
     )
     code_digest = models.CharField(max_length=64, unique=True)

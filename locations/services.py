@@ -78,7 +78,9 @@ class IssuedKiosk:
     token: str
 
 
-def create_kiosk(*, location: Location, touchpoint: str | None = None, name: str = "") -> IssuedKiosk:
+def create_kiosk(
+    *, location: Location, touchpoint: str | None = None, name: str = ""
+) -> IssuedKiosk:
     kiosk = Kiosk(
         organization=location.organization,
         location=location,
@@ -150,13 +152,19 @@ def pair_kiosk(*, code: str, name: str = "", app_version: str = "") -> IssuedKio
 
 
 def record_heartbeat(
-    *, kiosk: Kiosk, app_version: str | None, queue_length: int | None,
-    invalid_count: int | None, battery: int | None,
+    *,
+    kiosk: Kiosk,
+    app_version: str | None,
+    queue_length: int | None,
+    invalid_count: int | None,
+    battery: int | None,
 ) -> None:
     fields = {"last_seen_at": timezone.now()}
     for name, value in (
-        ("app_version", app_version), ("queue_length", queue_length),
-        ("invalid_count", invalid_count), ("battery", battery),
+        ("app_version", app_version),
+        ("queue_length", queue_length),
+        ("invalid_count", invalid_count),
+        ("battery", battery),
     ):
         if value is not None:
             fields[name] = value
@@ -183,8 +191,12 @@ class Invitation:
 
 
 def invite_user(
-    *, email: str, organization: Organization, role: str,
-    region: str | None = None, location: str | None = None,
+    *,
+    email: str,
+    organization: Organization,
+    role: str,
+    region: str | None = None,
+    location: str | None = None,
 ) -> Invitation:
     if role not in Role.values:
         raise ServiceError(f"role must be one of {', '.join(Role.values)}.")
@@ -200,7 +212,9 @@ def invite_user(
             raise ServiceError("A store manager needs --location CODE (and no --region).")
         scope["location"] = find_location(location, organization)
     elif region or location:
-        raise ServiceError("Head office sees the whole organization: give no --region or --location.")
+        raise ServiceError(
+            "Head office sees the whole organization: give no --region or --location."
+        )
 
     User = get_user_model()
     email = User.objects.normalize_email(email).strip()

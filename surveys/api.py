@@ -33,7 +33,9 @@ class ResponseCreateApi(KioskApi):
         request=s.ResponseIn,
         responses={
             201: OpenApiResponse(s.ResponseOut, description="Stored."),
-            200: OpenApiResponse(s.ResponseOut, description="This exact response was stored before."),
+            200: OpenApiResponse(
+                s.ResponseOut, description="This exact response was stored before."
+            ),
             400: OpenApiResponse(description="Invalid: a message per field."),
             409: OpenApiResponse(s.ErrorOut, description="The id was used for another response."),
             **KIOSK_ERRORS,
@@ -74,12 +76,16 @@ class ResponseBatchApi(KioskApi):
         limit = settings.CXHUB_MAX_BATCH_SIZE
         if not isinstance(items, list):
             return Response(
-                {"responses": ["Give a list of responses: {\"responses\": [...]}."]},
+                {"responses": ['Give a list of responses: {"responses": [...]}.']},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         if len(items) > limit:
             return Response(
-                {"responses": [f"Send at most {limit} responses per batch (this has {len(items)})."]},
+                {
+                    "responses": [
+                        f"Send at most {limit} responses per batch (this has {len(items)})."
+                    ]
+                },
                 status=status.HTTP_400_BAD_REQUEST,
             )
         outcomes = record_batch(kiosk=request.auth, items=items)
@@ -97,7 +103,11 @@ class KioskConfigApi(KioskApi):
     @extend_schema(
         operation_id="kiosk_config",
         tags=["kiosk"],
-        responses={200: OpenApiResponse(description="Survey version with all translations, staff, location settings.")},
+        responses={
+            200: OpenApiResponse(
+                description="Survey version with all translations, staff, location settings."
+            )
+        },
     )
     def get(self, request):
         return Response(kiosk_configuration(request.auth, build_url=request.build_absolute_uri))

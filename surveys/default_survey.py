@@ -42,7 +42,11 @@ QUESTIONS = [
             "en": "The store made it easy for me to get what I needed.",
         },
         "labels": {
-            "low": {"vi": "Hoàn toàn không đồng ý", "th": "ไม่เห็นด้วยอย่างยิ่ง", "en": "Strongly disagree"},
+            "low": {
+                "vi": "Hoàn toàn không đồng ý",
+                "th": "ไม่เห็นด้วยอย่างยิ่ง",
+                "en": "Strongly disagree",
+            },
             "high": {"vi": "Hoàn toàn đồng ý", "th": "เห็นด้วยอย่างยิ่ง", "en": "Strongly agree"},
         },
     },
@@ -58,10 +62,16 @@ QUESTIONS = [
             "en": "What should we do better?",
         },
         "choices": [
-            {"key": "wait_time", "text": {"vi": "Thời gian chờ", "th": "เวลารอคอย", "en": "Waiting time"}},
+            {
+                "key": "wait_time",
+                "text": {"vi": "Thời gian chờ", "th": "เวลารอคอย", "en": "Waiting time"},
+            },
             {"key": "staff", "text": {"vi": "Nhân viên", "th": "พนักงาน", "en": "Staff"}},
             {"key": "product", "text": {"vi": "Sản phẩm", "th": "สินค้า", "en": "Products"}},
-            {"key": "cleanliness", "text": {"vi": "Vệ sinh", "th": "ความสะอาด", "en": "Cleanliness"}},
+            {
+                "key": "cleanliness",
+                "text": {"vi": "Vệ sinh", "th": "ความสะอาด", "en": "Cleanliness"},
+            },
             {"key": "price", "text": {"vi": "Giá cả", "th": "ราคา", "en": "Price"}},
         ],
     },

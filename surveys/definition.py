@@ -33,7 +33,9 @@ def check_definition(languages: list, questions: list) -> None:
         raise DefinitionError("languages: list at least one language code.")
     for code in languages:
         if code not in SUPPORTED_LANGUAGES:
-            raise DefinitionError(f"languages: {code!r} is not one of {', '.join(SUPPORTED_LANGUAGES)}.")
+            raise DefinitionError(
+                f"languages: {code!r} is not one of {', '.join(SUPPORTED_LANGUAGES)}."
+            )
     if not isinstance(questions, list) or not questions:
         raise DefinitionError("questions: a survey needs at least one question.")
     seen: dict[str, dict] = {}

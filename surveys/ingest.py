@@ -12,15 +12,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from django.core.validators import EmailValidator
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 
 from locations.models import Kiosk, StaffMember
 
 from .definition import DEFAULT_TEXT_MAX_LENGTH, condition_holds
 from .models import SCALES, QuestionKind, SurveyVersion
 
-ENVELOPE_FIELDS = ("id", "submitted_at", "language", "staff", "answers", "survey_version", "complete")
+ENVELOPE_FIELDS = (
+    "id",
+    "submitted_at",
+    "language",
+    "staff",
+    "answers",
+    "survey_version",
+    "complete",
+)
 
 
 @dataclass
@@ -60,11 +68,9 @@ class IngestContext:
 
     def version(self, version_id: int) -> SurveyVersion | None:
         if version_id not in self._versions:
-            self._versions[version_id] = (
-                SurveyVersion.objects.filter(
-                    pk=version_id, survey__organization_id=self.kiosk.organization_id
-                ).first()
-            )
+            self._versions[version_id] = SurveyVersion.objects.filter(
+                pk=version_id, survey__organization_id=self.kiosk.organization_id
+            ).first()
         return self._versions[version_id]
 
 

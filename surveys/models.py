@@ -17,12 +17,12 @@ class QuestionKind(models.TextChoices):
 # The scale of each scored kind, inclusive. Everything that checks or bins a score reads this.
 SCALES = {QuestionKind.NPS: (0, 10), QuestionKind.CSAT: (1, 5), QuestionKind.CES: (1, 7)}
 
-SCORE_ON_SCALE = (
+# A CHECK passes when it evaluates to NULL, so a scored kind must say its score is not null.
+SCORE_ON_SCALE = Q(kind__in=list(SCALES), score__isnull=False) & (
     Q(kind=QuestionKind.NPS, score__gte=0, score__lte=10)
     | Q(kind=QuestionKind.CSAT, score__gte=1, score__lte=5)
     | Q(kind=QuestionKind.CES, score__gte=1, score__lte=7)
-    | (~Q(kind__in=list(SCALES)) & Q(score__isnull=True))
-)
+) | (~Q(kind__in=list(SCALES)) & Q(score__isnull=True))
 
 
 class Survey(models.Model):
@@ -32,7 +32,9 @@ class Survey(models.Model):
         "locations.Organization", models.CASCADE, related_name="surveys"
     )
     name = models.CharField(max_length=200)
-    languages = models.JSONField(default=list, help_text='Language codes offered, e.g. ["vi", "th", "en"].')
+    languages = models.JSONField(
+        default=list, help_text='Language codes offered, e.g. ["vi", "th", "en"].'
+    )
     questions = models.JSONField(
         default=list, help_text="The draft: publishing copies it into a new immutable version."
     )
@@ -87,7 +89,9 @@ class SurveyResponse(models.Model):
     staff = models.ForeignKey(
         "locations.StaffMember", models.SET_NULL, null=True, blank=True, related_name="responses"
     )
-    submitted_at = models.DateTimeField(help_text="When the customer answered, by the device's clock.")
+    submitted_at = models.DateTimeField(
+        help_text="When the customer answered, by the device's clock."
+    )
     received_at = models.DateTimeField(help_text="When the server stored it.")
     local_day = models.DateField(help_text="The day it counts in, in the location's time zone.")
     local_hour = models.PositiveSmallIntegerField()

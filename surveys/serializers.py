@@ -12,7 +12,9 @@ from .models import SurveyResponse
 
 class ResponseIn(serializers.Serializer):
     id = serializers.UUIDField(help_text="A UUID made on the device; a resend with it is a no-op.")
-    submitted_at = serializers.DateTimeField(help_text="When the customer answered, with an offset.")
+    submitted_at = serializers.DateTimeField(
+        help_text="When the customer answered, with an offset."
+    )
     language = serializers.CharField(required=False, help_text="One of the survey's languages.")
     staff = serializers.CharField(required=False, allow_null=True, help_text="A staff code.")
     survey_version = serializers.IntegerField(
@@ -32,7 +34,9 @@ class ResponseIn(serializers.Serializer):
 
 
 class BatchIn(serializers.Serializer):
-    responses = ResponseIn(many=True, help_text="Up to 500 responses, in the order they were given.")
+    responses = ResponseIn(
+        many=True, help_text="Up to 500 responses, in the order they were given."
+    )
 
 
 class ResponseOut(serializers.ModelSerializer):
@@ -45,9 +49,19 @@ class ResponseOut(serializers.ModelSerializer):
     class Meta:
         model = SurveyResponse
         fields = [
-            "id", "submitted_at", "received_at", "local_day", "local_hour", "language",
-            "location", "touchpoint", "staff", "survey_version", "clock_untrusted",
-            "is_complete", "answers",
+            "id",
+            "submitted_at",
+            "received_at",
+            "local_day",
+            "local_hour",
+            "language",
+            "location",
+            "touchpoint",
+            "staff",
+            "survey_version",
+            "clock_untrusted",
+            "is_complete",
+            "answers",
         ]
 
     def get_answers(self, obj) -> dict:
@@ -92,7 +106,9 @@ EXAMPLE_UNHAPPY = OpenApiExample(
 EXAMPLE_INVALID = OpenApiExample(
     "Per-field messages",
     value={
-        "submitted_at": ["Give a date and time in ISO 8601 with a UTC offset, e.g. 2026-11-22T18:04:05+07:00."],
+        "submitted_at": [
+            "Give a date and time in ISO 8601 with a UTC offset, e.g. 2026-11-22T18:04:05+07:00."
+        ],
         "answers": {"nps": ["Give a whole number from 0 to 10."]},
     },
     response_only=True,
@@ -104,8 +120,11 @@ EXAMPLE_BATCH_RESULT = OpenApiExample(
         "results": [
             {"id": "0b6f2f7e-3d55-4a57-9a43-2e0c5d0e7a11", "status": "created", "errors": {}},
             {"id": "5d1c8a2e-77f0-4d6b-9a7e-1f3c2b4a5e60", "status": "duplicate", "errors": {}},
-            {"id": "9a7e1f3c-2b4a-4e60-8d1c-5d1c8a2e77f0", "status": "invalid",
-             "errors": {"answers": {"csat": ["Give a whole number from 1 to 5."]}}},
+            {
+                "id": "9a7e1f3c-2b4a-4e60-8d1c-5d1c8a2e77f0",
+                "status": "invalid",
+                "errors": {"answers": {"csat": ["Give a whole number from 1 to 5."]}},
+            },
         ]
     },
     response_only=True,

@@ -38,10 +38,10 @@ class Outcome:
 
 
 def publish_survey(*, survey: Survey, user=None) -> SurveyVersion:
-    """Freeze the survey's draft as its next version and make it current."""
-    check_definition(survey.languages, survey.questions)
+    """Freeze the survey's saved draft as its next version and make it current."""
     with transaction.atomic():
         survey = Survey.objects.select_for_update().get(pk=survey.pk)
+        check_definition(survey.languages, survey.questions)
         last = survey.versions.order_by("-number").values_list("number", flat=True).first() or 0
         version = SurveyVersion.objects.create(
             survey=survey,
@@ -95,7 +95,9 @@ def record_response(*, kiosk: Kiosk, body, ctx: IngestContext | None = None) -> 
     ctx = ctx or ingest_context(kiosk)
     clean, errors = check_response(body, ctx)
     if errors:
-        return Outcome(Status.INVALID, errors=errors, id=raw_id if isinstance(raw_id, str) else None)
+        return Outcome(
+            Status.INVALID, errors=errors, id=raw_id if isinstance(raw_id, str) else None
+        )
     try:
         with transaction.atomic():
             response = _insert([clean], kiosk)[0]
@@ -131,7 +133,9 @@ def record_batch(*, kiosk: Kiosk, items: list) -> list[Outcome]:
         clean, errors = check_response(item, ctx)
         if errors:
             outcomes.append(
-                Outcome(Status.INVALID, errors=errors, id=raw_id if isinstance(raw_id, str) else None)
+                Outcome(
+                    Status.INVALID, errors=errors, id=raw_id if isinstance(raw_id, str) else None
+                )
             )
             continue
         stored[clean.id] = (kiosk.pk, clean.digest)

@@ -49,5 +49,5 @@ def kiosk_client(kiosk_and_token):
 
 
 @pytest.fixture
-def anonymous_client():
+def anonymous_client(db):
     return APIClient()
