@@ -7,6 +7,7 @@ memory. With both: PostgreSQL, Redis and real workers. `.env.example` lists ever
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -116,6 +117,23 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Unacknowledged tasks of a killed worker go back to the queue after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+}
+# A broker that is down must not hold up a kiosk's request: fail fast, the sweep catches up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-dirty-buckets": {
+        "task": "metrics.tasks.sweep_dirty_buckets_task",
+        "schedule": env.float("ROLLUP_SWEEP_SECONDS", default=15.0),
+    },
+    "reconcile-recent-days": {
+        "task": "metrics.tasks.reconcile_recent_task",
+        "schedule": crontab(minute=30, hour=3),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

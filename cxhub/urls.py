@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from locations import api as locations_api
+from metrics import api as metrics_api
 from surveys import api as surveys_api
 
 kiosk_api = [
@@ -18,6 +19,7 @@ kiosk_api = [
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("api/v1/kiosk/", include((kiosk_api, "kiosk"))),
+    path("api/v1/metrics/scores/", metrics_api.ScoresApi.as_view(), name="metrics-scores"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -225,6 +225,10 @@ def invite_user(
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
+        if role == Role.HEAD_OFFICE and not user.is_staff:
+            # Head office sets the chain up in the admin, which needs staff status.
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
         membership, _ = Membership.objects.get_or_create(
             user=user, organization=organization, role=role, **scope
         )
@@ -237,6 +241,11 @@ def create_api_token(*, user, name: str = "") -> str:
         user=user, name=name, token_digest=tokens.digest(token), token_hint=token[-4:]
     )
     return token
+
+
+def revoke_api_tokens(tokens) -> int:
+    """Revoke the given personal tokens at once; returns how many were still live."""
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 def authenticate_api_token(token: str) -> ApiToken | None:

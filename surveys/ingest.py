@@ -192,6 +192,8 @@ def _check_staff(value, ctx, errors) -> StaffMember | None:
 def _check_answers(value, version, complete):
     if not isinstance(value, dict):
         return [], None, ["Give the answers as an object keyed by question key."]
+    # A kiosk may send null for a question the customer skipped: that is not an answer.
+    value = {key: answer for key, answer in value.items() if answer is not None}
     if not value:
         return [], None, ["A response must carry at least one answer."]
     questions = version.question_map()

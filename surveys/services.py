@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from locations.models import Kiosk, Organization
+from metrics import services as metrics_services
 
 from . import default_survey
 from .definition import check_definition
@@ -225,4 +226,6 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
     Answer.objects.bulk_create(answers)
     if contacts:
         ContactDetails.objects.bulk_create(contacts)
+    buckets = {(r.location_id, r.local_day, r.local_hour) for r in responses}
+    transaction.on_commit(lambda: metrics_services.responses_recorded(buckets))
     return responses

@@ -15,6 +15,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def tasks_in_process(request):
+    """Celery tasks run inside the test unless it is marked `worker` (a real worker then)."""
+    from cxhub.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = "worker" not in request.keywords
+    yield
+    app.conf.task_always_eager = eager
+
+
 @pytest.fixture
 def store(db):
     return LocationFactory(code="HCM-01", timezone="Asia/Ho_Chi_Minh")

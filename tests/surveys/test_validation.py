@@ -35,7 +35,7 @@ def test_an_answer_to_an_unknown_question_is_refused(kiosk_client):
     assert "mood" in answer_errors(kiosk_client, nps=9, mood=3)
 
 
-@pytest.mark.parametrize("value", ["9", True, 5.5, 9.0, None, [9]], ids=repr)
+@pytest.mark.parametrize("value", ["9", True, 5.5, 9.0, [9], {"score": 9}], ids=repr)
 def test_a_score_must_be_a_json_integer(kiosk_client, value):
     assert answer_errors(kiosk_client, nps=value) == {"nps": ["Give a whole number from 0 to 10."]}
 
@@ -135,6 +135,16 @@ def test_answers_must_be_an_object(kiosk_client, answers):
 
 def test_optional_questions_may_be_skipped(kiosk_client):
     assert post(kiosk_client, a_response(csat=3)).status_code == 201
+
+
+def test_a_null_answer_is_a_skipped_question(kiosk_client):
+    body = a_response(nps=9, reason=None, comment=None)
+
+    assert post(kiosk_client, body).json()["answers"] == {"nps": 9}
+
+
+def test_only_null_answers_are_no_answers_at_all(kiosk_client):
+    assert answer_errors(kiosk_client, nps=None) == ["A response must carry at least one answer."]
 
 
 def test_a_language_the_survey_does_not_offer_is_refused(kiosk_client):

@@ -10,8 +10,9 @@ class Command(BaseCommand):
     help = (
         "Revoke a kiosk's token: its next request is refused (401) and it must be paired "
         "again. Name the kiosk by its public id (a UUID, shown by create_kiosk and the admin), "
-        "the last characters of its token as the admin shows them, or the token itself. The "
-        "last line printed is 'revoked'."
+        "the last characters of its token as the admin shows them (after -- when they start "
+        "with a dash: revoke_kiosk -- -x3F), or the token itself. The last line printed is "
+        "'revoked'."
     )
 
     def add_arguments(self, parser):

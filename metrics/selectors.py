@@ -1,0 +1,267 @@
+"""Reads over rollups, shared by the metrics API, dashboards and exports.
+
+Every read starts from locations.selectors.visible_locations(user): the one gate. Scores
+are summed histograms turned into figures by metrics.scores, so a figure for a region is
+exactly the figure its raw answers would give.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import (
+    ExtractIsoWeekDay,
+    ExtractIsoYear,
+    ExtractMonth,
+    ExtractWeek,
+    ExtractYear,
+)
+
+from locations.models import Location, Organization
+from locations.selectors import visible_locations
+
+from . import scores
+from .models import ChoiceRollup, DailyRollup, HourlyRollup
+
+GROUP_BY = (
+    "organization",
+    "region",
+    "location",
+    "touchpoint",
+    "staff",
+    "day",
+    "week",
+    "month",
+    "hour",
+    "weekday",
+)
+BIN_FIELDS = HourlyRollup.BIN_FIELDS
+SCORED_KINDS = tuple(scores.BINS)
+
+# group_by → the annotations it groups on (several for weeks and months).
+_GROUP_EXPRESSIONS = {
+    "organization": {"g0": F("organization__slug")},
+    "region": {"g0": F("location__region__name")},
+    "location": {"g0": F("location__code")},
+    "touchpoint": {"g0": F("touchpoint__name")},
+    "staff": {"g0": F("staff__code")},
+    "day": {"g0": F("day")},
+    "week": {"g0": ExtractIsoYear("day"), "g1": ExtractWeek("day")},
+    "month": {"g0": ExtractYear("day"), "g1": ExtractMonth("day")},
+    "hour": {"g0": F("hour")},
+    "weekday": {"g0": ExtractIsoWeekDay("day")},
+}
+
+
+def _group_value(group_by: str, row: dict):
+    if group_by == "week":
+        return f"{row['g0']}-W{row['g1']:02d}"
+    if group_by == "month":
+        return f"{row['g0']}-{row['g1']:02d}"
+    if group_by == "day":
+        return row["g0"].isoformat()
+    return row["g0"]
+
+
+@dataclass(frozen=True)
+class ScoreQuery:
+    date_from: date
+    date_to: date
+    group_by: str = "location"
+    locations: tuple[str, ...] = ()
+    region: str | None = None
+    touchpoint: str | None = None
+    staff: str | None = None
+    questions: tuple[str, ...] = field(default=())
+
+    @property
+    def about_staff(self) -> bool:
+        return self.group_by == "staff" or self.staff is not None
+
+
+def scoped_locations(user, query: ScoreQuery) -> QuerySet[Location]:
+    locations = visible_locations(user)
+    if query.locations:
+        locations = locations.filter(code__in=query.locations)
+    if query.region:
+        locations = locations.filter(region__name=query.region)
+    return locations
+
+
+def thresholds_for(locations: QuerySet[Location]) -> scores.Thresholds:
+    """The organization's thresholds; across several organizations (an installation's
+    superuser) the strictest of them."""
+    found = list(
+        Organization.objects.filter(pk__in=locations.values("organization")).values_list(
+            "low_sample_threshold", "privacy_threshold"
+        )
+    )
+    if not found:
+        return scores.Thresholds()
+    return scores.Thresholds(
+        low_sample=max(low for low, _ in found), privacy=max(priv for _, priv in found)
+    )
+
+
+def _rollup_rows(user, query: ScoreQuery, group_exprs: dict):
+    """Summed histograms per group and question, from the smallest table that can answer."""
+    locations = scoped_locations(user, query)
+    needs_hours = query.group_by in ("staff", "hour") or query.staff is not None
+    model = HourlyRollup if needs_hours else DailyRollup
+    rows = model.objects.filter(
+        location__in=locations, day__gte=query.date_from, day__lte=query.date_to
+    )
+    if query.touchpoint:
+        rows = rows.filter(touchpoint__name=query.touchpoint)
+    if query.staff is not None:
+        rows = rows.filter(staff__code=query.staff)
+    if query.questions:
+        rows = rows.filter(question__in=query.questions)
+    rows = (
+        rows.values("question", "kind", **group_exprs)
+        .annotate(total=Sum("n"), **{f"s{f}": Sum(f) for f in BIN_FIELDS})
+        .order_by()
+    )
+    return rows, locations
+
+
+def scores_by_group(user, query: ScoreQuery) -> list[dict]:
+    """The results of GET /api/v1/metrics/scores/: one entry per group with answers, each
+    with the figures of every question answered in it (METRICS.md, API.md)."""
+    rows, locations = _rollup_rows(user, query, _GROUP_EXPRESSIONS[query.group_by])
+    thresholds = thresholds_for(locations)
+    grouped: dict = defaultdict(dict)
+    for row in rows:
+        if not row["total"] or row["kind"] not in SCORED_KINDS:
+            continue
+        kind = row["kind"]
+        histogram = [row[f"s{f}"] for f in BIN_FIELDS[: scores.BINS[kind]]]
+        figures = scores.summarize(kind, histogram, thresholds)
+        group = _group_value(query.group_by, row)
+        one_person = query.about_staff and not (query.group_by == "staff" and group is None)
+        if one_person and figures["n"] < thresholds.privacy:
+            figures = scores.redact_for_privacy(figures)
+        grouped[group][row["question"]] = figures
+    return [
+        {"group": {query.group_by: group}, "questions": grouped[group]}
+        for group in sorted(grouped, key=_sort_key)
+    ]
+
+
+def _sort_key(value):
+    # None (no region, no staff member) sorts last; numbers and strings among themselves.
+    return (value is None, isinstance(value, str), value if value is not None else 0)
+
+
+def public_results(results: list[dict]) -> list[dict]:
+    """Results without internal fields, for the API."""
+    return [
+        {
+            "group": r["group"],
+            "questions": {q: scores.public(f) for q, f in r["questions"].items()},
+        }
+        for r in results
+    ]
+
+
+# --- comparisons and rankings ------------------------------------------------------------
+
+
+def compare_periods(user, current: ScoreQuery, previous: ScoreQuery) -> list[dict]:
+    """Each group and question of `current` beside the same in `previous`, with z and
+    whether the change is real (|z| ≥ 1.96)."""
+    before = {
+        (tuple(r["group"].items()), q): f
+        for r in scores_by_group(user, previous)
+        for q, f in r["questions"].items()
+    }
+    out = []
+    for result in scores_by_group(user, current):
+        for question, figures in result["questions"].items():
+            earlier = before.get((tuple(result["group"].items()), question))
+            out.append(
+                {
+                    "group": result["group"],
+                    "question": question,
+                    "current": figures,
+                    "previous": earlier,
+                    "change": scores.compare(figures, earlier) if earlier else None,
+                }
+            )
+    return out
+
+
+def ranking(user, query: ScoreQuery, question: str = "nps") -> list[dict]:
+    """Locations (or staff, with group_by="staff") ranked by a Bayesian-shrunk score.
+
+    Each raw score is pulled toward the pooled score of everything ranked, with the weight
+    of `prior` answers: shrunk = (n·score + prior·pooled) / (n + prior). A store with six
+    answers therefore stays near the chain's mean, while one with six hundred keeps its
+    own score. The prior is the organization's low-sample threshold (default 30): the
+    sample size below which we already say a score is not to be trusted on its own."""
+    query = ScoreQuery(**{**query.__dict__, "questions": (question,)})
+    results = scores_by_group(user, query)
+    thresholds = thresholds_for(scoped_locations(user, query))
+    entries = [
+        (r["group"], r["questions"][question]) for r in results if question in r["questions"]
+    ]
+    pooled_hist = [0] * len(entries[0][1]["histogram"]) if entries else []
+    for _, figures in entries:
+        if figures["histogram"] is not None:
+            pooled_hist = [a + b for a, b in zip(pooled_hist, figures["histogram"], strict=True)]
+    kind = _kind_of(question, entries)
+    pooled = (
+        scores.summarize(kind, pooled_hist, thresholds)["score"]
+        if kind and sum(pooled_hist)
+        else None
+    )
+    prior = thresholds.low_sample
+    ranked = []
+    for group, figures in entries:
+        shrunk = None
+        if figures["score"] is not None and pooled is not None:
+            shrunk = (figures["n"] * figures["score"] + prior * pooled) / (figures["n"] + prior)
+        ranked.append({"group": group, "question": question, "shrunk_score": shrunk, **figures})
+    ranked.sort(key=lambda e: (e["shrunk_score"] is None, -(e["shrunk_score"] or 0)))
+    for position, entry in enumerate(ranked, start=1):
+        entry["rank"] = position if entry["shrunk_score"] is not None else None
+    return ranked
+
+
+def _kind_of(question: str, entries) -> str | None:
+    for _, figures in entries:
+        hist = figures.get("histogram")
+        if hist is not None:
+            return {11: "nps", 5: "csat", 7: "ces"}[len(hist)]
+    return None
+
+
+def reason_counts(user, query: ScoreQuery, question: str = "reason") -> list[dict]:
+    """How often each choice was picked, split by the NPS group of the same response,
+    most complained-about (by detractors) first."""
+    rows = (
+        ChoiceRollup.objects.filter(
+            location__in=scoped_locations(user, query),
+            day__gte=query.date_from,
+            day__lte=query.date_to,
+            question=question,
+        )
+        .values("choice")
+        .annotate(
+            promoters=Sum("promoters"),
+            passives=Sum("passives"),
+            detractors=Sum("detractors"),
+            unrated=Sum("unrated"),
+        )
+        .order_by()
+    )
+    if query.touchpoint:
+        rows = rows.filter(touchpoint__name=query.touchpoint)
+    if query.staff is not None:
+        rows = rows.filter(staff__code=query.staff)
+    out = [
+        {**row, "total": row["promoters"] + row["passives"] + row["detractors"] + row["unrated"]}
+        for row in rows
+    ]
+    return sorted(out, key=lambda r: (-r["detractors"], -r["total"], r["choice"]))
