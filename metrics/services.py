@@ -109,8 +109,9 @@ def recompute(
     unless one of those buckets is still marked. Returns the number of buckets computed."""
     with transaction.atomic():
         # One recompute per location at a time: two workers on the same bucket would
-        # otherwise both delete and both insert.
-        location = Location.objects.select_for_update().filter(pk=location_id).first()
+        # otherwise both delete and both insert. NO KEY UPDATE, so that kiosks inserting
+        # responses (whose foreign key takes KEY SHARE on this row) are never held up.
+        location = Location.objects.select_for_update(no_key=True).filter(pk=location_id).first()
         if location is None:
             return 0
         days = {"day__gte": date_from, "day__lte": date_to}

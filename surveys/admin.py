@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from locations.admin import ReadOnlyAdmin, ScopedFilter, TenantAdmin, TenantForm
+from locations.admin.tenancy import ReadOnlyAdmin, ScopedFilter, TenantAdmin, TenantForm
 
 from . import default_survey
 from .definition import DefinitionError, check_definition

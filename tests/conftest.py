@@ -16,6 +16,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The real hasher is slow on purpose; tests sign in often and guard nothing with it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def tasks_in_process(request):
     """Celery tasks run inside the test unless it is marked `worker` (a real worker then)."""
     from cxhub.celery import app

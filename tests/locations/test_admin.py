@@ -7,7 +7,6 @@ from django.apps import apps
 from django.contrib import admin
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +16,7 @@ from locations.models import ApiToken, Kiosk, Location, Membership, PairingCode,
 from locations.services import create_api_token, create_pairing_code
 from surveys.models import ContactDetails
 from surveys.services import record_response
+from tests.admin_cast import head_office_fixture, owner_fixture, signed_in  # noqa: F401
 from tests.factories import (
     MembershipFactory,
     StaffMemberFactory,
@@ -55,12 +55,6 @@ def url(model: str, view: str, *args) -> str:
     return reverse(f"admin:{app}_{name}_{view}", args=args)
 
 
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def a_chain(location, staff_code, user):
     """One of everything the admin shows, in the location's organization."""
     staff = StaffMemberFactory(location=location, code=staff_code)
@@ -93,13 +87,6 @@ def a_chain(location, staff_code, user):
 
 
 @pytest.fixture
-def head_office(store):
-    user = UserFactory(is_staff=True)
-    MembershipFactory(user=user, organization=store.organization, role=Role.HEAD_OFFICE)
-    return user
-
-
-@pytest.fixture
 def outsider(other_store):
     """Head office of another chain."""
     user = UserFactory(is_staff=True)
@@ -119,11 +106,6 @@ def theirs(other_store, outsider):
     other_store.region.name = "Bangkok Metro"
     other_store.region.save()
     return a_chain(other_store, "TH-007", outsider)
-
-
-@pytest.fixture
-def owner(head_office):
-    return signed_in(head_office)
 
 
 @pytest.fixture

@@ -4,28 +4,13 @@ import copy
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from locations.models import Role
 from surveys.default_survey import QUESTIONS
 from surveys.models import Survey, SurveyResponse, SurveyVersion
 from surveys.services import record_response
-from tests.factories import MembershipFactory, UserFactory, a_response
-
-
-@pytest.fixture
-def head_office(store):
-    user = UserFactory(is_staff=True)
-    MembershipFactory(user=user, organization=store.organization, role=Role.HEAD_OFFICE)
-    return user
-
-
-@pytest.fixture
-def owner(head_office):
-    client = Client()
-    client.force_login(head_office)
-    return client
+from tests.admin_cast import head_office_fixture, owner_fixture  # noqa: F401
+from tests.factories import a_response
 
 
 @pytest.fixture
