@@ -1,7 +1,7 @@
 """Kiosk device calls: pairing with a one-time code, and the heartbeat."""
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -46,7 +46,23 @@ class KioskPairApi(APIView):
         responses={
             201: PairOut,
             400: OpenApiResponse(description="Unknown, used or expired code."),
+            429: OpenApiResponse(
+                description="Too many attempts from this address; see Retry-After."
+            ),
         },
+        examples=[
+            OpenApiExample(
+                "Pair a tablet",
+                value={"code": "48213907", "name": "Quầy thu ngân"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Paired",
+                value={"token": "cxk_…", "location": "HCM-01", "touchpoint": "checkout"},
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
     )
     def post(self, request):
         data = PairIn(data=request.data)
@@ -87,7 +103,24 @@ class KioskHeartbeatApi(KioskApi):
         operation_id="kiosk_heartbeat",
         tags=["kiosk"],
         request=HeartbeatIn,
-        responses={200: HeartbeatOut},
+        responses={200: HeartbeatOut, 400: OpenApiResponse(description="A message per bad field.")},
+        examples=[
+            OpenApiExample(
+                "Every minute",
+                value={
+                    "app_version": "1.4.2",
+                    "queue_length": 3,
+                    "invalid_count": 0,
+                    "battery": 87,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Answer",
+                value={"server_time": "2026-11-22T11:04:05Z", "survey_version": 17},
+                response_only=True,
+            ),
+        ],
     )
     def post(self, request):
         data = HeartbeatIn(data=request.data)

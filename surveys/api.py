@@ -1,6 +1,7 @@
 """The kiosk's calls for responses and configuration: parse, call one service, answer."""
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -105,8 +106,11 @@ class KioskConfigApi(KioskApi):
         tags=["kiosk"],
         responses={
             200: OpenApiResponse(
-                description="Survey version with all translations, staff, location settings."
-            )
+                OpenApiTypes.OBJECT,
+                description="Survey version with all translations, staff, location settings.",
+                examples=[s.EXAMPLE_CONFIG],
+            ),
+            401: KIOSK_ERRORS[401],
         },
     )
     def get(self, request):

@@ -129,3 +129,55 @@ EXAMPLE_BATCH_RESULT = OpenApiExample(
     },
     response_only=True,
 )
+
+
+EXAMPLE_CONFIG = OpenApiExample(
+    "A kiosk at the checkout of HCM-01",
+    value={
+        "kiosk": {
+            "id": "6f1c…",
+            "name": "Quầy thu ngân",
+            "touchpoint": {"name": "checkout", "label": "Checkout"},
+        },
+        "organization": {"name": "Cà Phê Sen", "slug": "sen"},
+        "location": {
+            "code": "HCM-01",
+            "name": "Sen Nguyễn Huệ",
+            "timezone": "Asia/Ho_Chi_Minh",
+            "default_language": "vi",
+        },
+        "survey": {
+            "version": 17,
+            "number": 3,
+            "name": "Customer feedback",
+            "languages": ["vi", "th", "en"],
+            "questions": [
+                {
+                    "key": "nps",
+                    "kind": "nps",
+                    "required": False,
+                    "text": {
+                        "vi": "Bạn có sẵn lòng giới thiệu chúng tôi…",
+                        "th": "คุณมีแนวโน้ม…",
+                        "en": "How likely are you…",
+                    },
+                    "labels": {
+                        "low": {"en": "Not at all likely"},
+                        "high": {"en": "Extremely likely"},
+                    },
+                },
+                {
+                    "key": "reason",
+                    "kind": "choice",
+                    "multiple": True,
+                    "show_if": {"question": "nps", "lte": 6},
+                    "text": {"en": "What should we do better?"},
+                    "choices": [{"key": "wait_time", "text": {"en": "Waiting time"}}],
+                },
+            ],
+        },
+        "staff": [{"code": "NV-014", "name": "Trần Thị Mai", "photo": None}],
+        "settings": {"idle_timeout_seconds": 30, "thank_you_seconds": 5, "heartbeat_seconds": 60},
+    },
+    response_only=True,
+)

@@ -16,6 +16,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def own_cache_database(settings, worker_id):
+    """Each xdist worker throttles in a Redis database of its own: tests clear the cache,
+    and a clear is a FLUSHDB."""
+    location = settings.CACHES["default"].get("LOCATION")
+    if location and location.startswith("redis://"):
+        index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+        base = location.rsplit("/", 1)[0]
+        settings.CACHES = {
+            "default": {**settings.CACHES["default"], "LOCATION": f"{base}/{10 + index % 6}"}
+        }
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The real hasher is slow on purpose; tests sign in often and guard nothing with it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

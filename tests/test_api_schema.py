@@ -25,6 +25,32 @@ def test_every_kiosk_endpoint_is_in_the_schema(schema):
     assert operations >= KIOSK_OPERATIONS
 
 
+def test_every_kiosk_operation_carries_an_example(schema):
+    for path, method in KIOSK_OPERATIONS:
+        operation = schema["paths"][path][method]
+        bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+        examples = [
+            media.get("examples") for body in bodies for media in body.get("content", {}).values()
+        ]
+        assert any(examples), f"{method.upper()} {path} has no example"
+
+
+def test_the_metrics_endpoint_is_documented_with_its_parameters(schema):
+    operation = schema["paths"]["/api/v1/metrics/scores/"]["get"]
+
+    assert {p["name"] for p in operation["parameters"]} >= {
+        "from",
+        "to",
+        "group_by",
+        "location",
+        "region",
+        "touchpoint",
+        "staff",
+        "question",
+    }
+    assert {"personalToken": []} in operation["security"]
+
+
 def test_submitting_a_response_is_documented_with_examples_and_every_status(schema):
     operation = schema["paths"]["/api/v1/kiosk/responses/"]["post"]
 
