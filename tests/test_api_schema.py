@@ -65,3 +65,9 @@ def test_the_docs_page_loads_its_assets_from_our_own_server(anonymous_client):
     assert "swagger" in html.lower()
     assert "cdn" not in html.lower()
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+def test_the_schema_is_valid_openapi_without_warnings(capsys):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
