@@ -33,7 +33,10 @@ class Histogram(models.Model):
         abstract = True
 
 
-class HourlyRollup(Histogram):
+class Scope(models.Model):
+    """Where and when a rollup row counts: a location's local hour, per touchpoint and
+    staff member (none when the customer named nobody), for one question."""
+
     organization = models.ForeignKey("locations.Organization", models.CASCADE, related_name="+")
     location = models.ForeignKey("locations.Location", models.CASCADE, related_name="+")
     touchpoint = models.ForeignKey("locations.Touchpoint", models.CASCADE, related_name="+")
@@ -41,9 +44,15 @@ class HourlyRollup(Histogram):
         "locations.StaffMember", models.CASCADE, null=True, blank=True, related_name="+"
     )
     question = models.SlugField(max_length=60)
-    kind = models.CharField(max_length=8)
     day = models.DateField()
     hour = models.PositiveSmallIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class HourlyRollup(Scope, Histogram):
+    kind = models.CharField(max_length=8)
 
     class Meta:
         constraints = [
@@ -95,20 +104,11 @@ class DailyRollup(Histogram):
         return f"{self.question} @ {self.location_id} {self.day}: n={self.n}"
 
 
-class ChoiceRollup(models.Model):
+class ChoiceRollup(Scope):
     """How often each choice was picked in a bucket, split by the NPS group of the same
     response, so "what do unhappy customers complain about" is one read."""
 
-    organization = models.ForeignKey("locations.Organization", models.CASCADE, related_name="+")
-    location = models.ForeignKey("locations.Location", models.CASCADE, related_name="+")
-    touchpoint = models.ForeignKey("locations.Touchpoint", models.CASCADE, related_name="+")
-    staff = models.ForeignKey(
-        "locations.StaffMember", models.CASCADE, null=True, blank=True, related_name="+"
-    )
-    question = models.SlugField(max_length=60)
     choice = models.SlugField(max_length=60)
-    day = models.DateField()
-    hour = models.PositiveSmallIntegerField()
     promoters = models.PositiveIntegerField(default=0)
     passives = models.PositiveIntegerField(default=0)
     detractors = models.PositiveIntegerField(default=0)
