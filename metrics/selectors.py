@@ -168,6 +168,37 @@ def public_results(results: list[dict]) -> list[dict]:
 # --- comparisons and rankings ------------------------------------------------------------
 
 
+def scope_scores(user, query: ScoreQuery) -> dict[str, dict]:
+    """The figures of every question over the whole scope of `query` (its group_by is
+    ignored): e.g. a store, a region or the chain for a period."""
+    rows, locations = _rollup_rows(user, query, {})
+    thresholds = thresholds_for(locations)
+    out = {}
+    for row in rows:
+        if row["total"] and row["kind"] in SCORED_KINDS:
+            histogram = [row[f"s{f}"] for f in BIN_FIELDS[: scores.BINS[row["kind"]]]]
+            figures = scores.summarize(row["kind"], histogram, thresholds)
+            if query.staff is not None and figures["n"] < thresholds.privacy:
+                figures = scores.redact_for_privacy(figures)
+            out[row["question"]] = figures
+    return out
+
+
+def compare_scopes(user, a: ScoreQuery, b: ScoreQuery) -> dict[str, dict]:
+    """A against B per question (a store against the chain, this month against the last):
+    both figures, the difference, z and whether it is a real difference (|z| ≥ 1.96)."""
+    first, second = scope_scores(user, a), scope_scores(user, b)
+    return {
+        question: {
+            "a": figures,
+            "b": second[question],
+            "change": scores.compare(figures, second[question]),
+        }
+        for question, figures in first.items()
+        if question in second
+    }
+
+
 def compare_periods(user, current: ScoreQuery, previous: ScoreQuery) -> list[dict]:
     """Each group and question of `current` beside the same in `previous`, with z and
     whether the change is real (|z| ≥ 1.96)."""
@@ -204,7 +235,10 @@ def ranking(user, query: ScoreQuery, question: str = "nps") -> list[dict]:
     results = scores_by_group(user, query)
     thresholds = thresholds_for(scoped_locations(user, query))
     entries = [
-        (r["group"], r["questions"][question]) for r in results if question in r["questions"]
+        (r["group"], r["questions"][question])
+        for r in results
+        # Answers that named nobody are not a staff member to rank.
+        if question in r["questions"] and r["group"] != {"staff": None}
     ]
     pooled_hist = [0] * len(entries[0][1]["histogram"]) if entries else []
     for _, figures in entries:

@@ -310,3 +310,46 @@ def test_a_change_between_periods_is_real_only_when_z_reaches_1_96(db):
 
     assert row["change"]["difference"] == pytest.approx(60 - (-20))
     assert row["change"]["real"] is True
+
+
+def test_a_store_is_compared_with_its_chain_on_the_same_period(db):
+    with time_machine.travel(NOW, tick=False):
+        organization = OrganizationFactory()
+        worse = LocationFactory(organization=organization, code="WORSE")
+        send(worse, *([{"nps": 10}] * 20 + [{"nps": 0}] * 80))  # NPS −60
+        good = LocationFactory(organization=organization, code="GOOD")
+        send(good, *([{"nps": 10}] * 90 + [{"nps": 0}] * 10))  # NPS 80
+        services.rebuild_rollups()
+    head = MembershipFactory(organization=organization, role=Role.HEAD_OFFICE).user
+    november = {"date_from": dt.date(2026, 11, 1), "date_to": dt.date(2026, 11, 30)}
+
+    nps = selectors.compare_scopes(
+        head,
+        selectors.ScoreQuery(**november, locations=("WORSE",)),
+        selectors.ScoreQuery(**november),
+    )["nps"]
+
+    assert nps["a"]["score"] == pytest.approx(-60)
+    assert nps["b"]["score"] == pytest.approx(10)
+    assert nps["change"]["real"] is True
+    spread = (nps["a"]["_se"] ** 2 + nps["b"]["_se"] ** 2) ** 0.5
+    assert nps["change"]["z"] == pytest.approx(-70 / spread)
+
+
+def test_staff_are_ranked_within_their_store_without_the_nameless_answers(db):
+    with time_machine.travel(NOW, tick=False):
+        store = LocationFactory(code="HN-05")
+        for code, answers in (("A", [10] * 30), ("B", [10] * 15 + [0] * 15), ("C", [10] * 3)):
+            StaffMemberFactory(location=store, code=code)
+            send(store, *[{"nps": n} for n in answers], staff=code)
+        send(store, *[{"nps": 0}] * 10)
+        services.rebuild_rollups()
+    head = MembershipFactory(organization=store.organization, role=Role.HEAD_OFFICE).user
+    query = selectors.ScoreQuery(
+        dt.date(2026, 11, 1), dt.date(2026, 11, 30), "staff", locations=("HN-05",)
+    )
+
+    ranked = selectors.ranking(head, query)
+
+    assert [(r["group"]["staff"], r["rank"]) for r in ranked] == [("A", 1), ("B", 2), ("C", None)]
+    assert ranked[2]["score"] is None  # three answers: below the privacy threshold
