@@ -1,6 +1,7 @@
 """Reads shared by pages, exports and the API — above all the one visibility gate."""
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from . import tokens
 from .models import Kiosk, Location, Membership, Organization, Role
@@ -48,13 +49,19 @@ def administered_organizations(user) -> QuerySet[Organization]:
 
 
 def kiosk_for_token(token: str) -> Kiosk | None:
-    # Everything validation and bucketing need, in one query per request.
+    """The kiosk a token belongs to, with its place and the id of the survey version it
+    should show, in one lean query (this runs on every kiosk request)."""
     return (
-        Kiosk.objects.select_related(
-            "organization__default_survey__current_version",
-            "location__survey__current_version",
-            "location__organization",
-            "touchpoint",
+        Kiosk.objects.select_related("location", "organization", "touchpoint")
+        .annotate(
+            current_version_id=Coalesce(
+                "location__survey__current_version_id",
+                "organization__default_survey__current_version_id",
+            ),
+            current_version_published_at=Coalesce(
+                "location__survey__current_version__published_at",
+                "organization__default_survey__current_version__published_at",
+            ),
         )
         .filter(token_digest=tokens.digest(token), revoked_at__isnull=True)
         .first()

@@ -51,15 +51,14 @@ def mark_dirty(keys: Iterable[BucketKey]) -> None:
         )
 
 
-def responses_recorded(keys: Iterable[BucketKey]) -> None:
-    """Called once the responses' transaction has committed: mark, then ask for a refresh.
+def request_refresh(keys: Iterable[BucketKey]) -> None:
+    """Ask a worker to refresh marked buckets; called once the marking transaction commits.
 
-    If the broker is down the mark stays in the database and the periodic sweep refreshes
-    the bucket once workers can be reached again: no figure is lost, only delayed."""
+    If the broker is down the marks stay in the database and the periodic sweep refreshes
+    the buckets once workers can be reached again: no figure is lost, only delayed."""
     from .tasks import refresh_buckets_task
 
     keys = sorted(set(keys))
-    mark_dirty(keys)
     try:
         refresh_buckets_task.delay([[loc, day.isoformat(), hour] for loc, day, hour in keys])
     except Exception:  # any broker failure: the sweep catches up

@@ -13,12 +13,6 @@ from .models import SurveyResponse
 from .selectors import kiosk_configuration
 from .services import Status, record_batch, record_response
 
-HTTP_STATUS = {
-    Status.CREATED: status.HTTP_201_CREATED,
-    Status.DUPLICATE: status.HTTP_200_OK,
-    Status.CONFLICT: status.HTTP_409_CONFLICT,
-    Status.INVALID: status.HTTP_400_BAD_REQUEST,
-}
 KIOSK_ERRORS = {
     401: OpenApiResponse(s.ErrorOut, description="Unknown or revoked kiosk token."),
     413: OpenApiResponse(s.ErrorOut, description="Body too large."),
@@ -45,13 +39,15 @@ class ResponseCreateApi(KioskApi):
     )
     def post(self, request):
         outcome = record_response(kiosk=request.auth, body=request.data)
-        if outcome.status in (Status.CREATED, Status.DUPLICATE):
+        if outcome.status == Status.CREATED:
+            return Response(s.ResponseOut(outcome.response).data, status=status.HTTP_201_CREATED)
+        if outcome.status == Status.DUPLICATE:
             stored = (
                 SurveyResponse.objects.select_related("location", "touchpoint", "staff")
                 .prefetch_related("answers")
                 .get(pk=outcome.response.pk)
             )
-            return Response(s.ResponseOut(stored).data, status=HTTP_STATUS[outcome.status])
+            return Response(s.ResponseOut(stored).data, status=status.HTTP_200_OK)
         if outcome.status == Status.CONFLICT:
             return Response(
                 {"detail": "This id was already used for a different response.", **outcome.errors},

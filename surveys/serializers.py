@@ -65,7 +65,10 @@ class ResponseOut(serializers.ModelSerializer):
         ]
 
     def get_answers(self, obj) -> dict:
-        return {answer.question: answer.value for answer in obj.answers.all()}
+        answers = getattr(obj, "recorded_answers", None)
+        if answers is None:
+            answers = obj.answers.all()
+        return {answer.question: answer.value for answer in answers}
 
 
 class BatchResultOut(serializers.Serializer):

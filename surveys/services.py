@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -69,8 +70,19 @@ def create_default_survey(*, organization: Organization, name: str = "Customer f
 
 
 def current_version_for(kiosk: Kiosk) -> SurveyVersion | None:
+    """The version the kiosk's location shows now: its own survey's, else the organization's."""
+    version_id = getattr(kiosk, "current_version_id", None)
+    if version_id is not None:
+        return _published_version(version_id, kiosk.current_version_published_at)
     survey = kiosk.location.survey or kiosk.organization.default_survey
     return survey.current_version if survey else None
+
+
+@lru_cache(maxsize=512)
+def _published_version(version_id: int, published_at) -> SurveyVersion | None:
+    # Published versions never change, so each process keeps the ones it has read. The
+    # publication time is in the key so that a reused id (a test database) is not confused.
+    return SurveyVersion.objects.select_related("survey").filter(pk=version_id).first()
 
 
 def ingest_context(kiosk: Kiosk) -> IngestContext:
@@ -187,10 +199,10 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
         )
         local = (received_at if untrusted else clean.submitted_at).astimezone(zone)
         response = SurveyResponse(
+            location=kiosk.location,
+            touchpoint=kiosk.touchpoint,
             id=clean.id,
             organization_id=kiosk.organization_id,
-            location_id=kiosk.location_id,
-            touchpoint_id=kiosk.touchpoint_id,
             kiosk=kiosk,
             survey_version=clean.version,
             staff=clean.staff,
@@ -204,7 +216,8 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
             body_digest=clean.digest,
         )
         responses.append(response)
-        answers.extend(
+        # Kept on the instance so the API can answer 201 without reading them back.
+        response.recorded_answers = [
             Answer(
                 response=response,
                 question=a.question,
@@ -214,7 +227,8 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
                 text=a.text,
             )
             for a in clean.answers
-        )
+        ]
+        answers.extend(response.recorded_answers)
         if clean.contact:
             question = next(a.question for a in clean.answers if a.kind == "contact")
             contacts.append(
@@ -226,6 +240,9 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
     Answer.objects.bulk_create(answers)
     if contacts:
         ContactDetails.objects.bulk_create(contacts)
+    # Marked in the same transaction, so a committed response always has its bucket marked;
+    # the refresh is only asked for once the rows are visible to a worker.
     buckets = {(r.location_id, r.local_day, r.local_hour) for r in responses}
-    transaction.on_commit(lambda: metrics_services.responses_recorded(buckets))
+    metrics_services.mark_dirty(buckets)
+    transaction.on_commit(lambda: metrics_services.request_refresh(buckets))
     return responses
