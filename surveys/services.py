@@ -5,7 +5,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from locations.models import Kiosk, Organization
@@ -113,7 +113,7 @@ def record_response(*, kiosk: Kiosk, body, ctx: IngestContext | None = None) -> 
         )
     try:
         with transaction.atomic():
-            response = _insert([clean], kiosk)[0]
+            response = _insert([clean], kiosk, keep_answers=True)[0]
     except IntegrityError:
         # Another request stored this id between our look-up and our insert.
         known = _compare_with_stored(response_id, kiosk, body)
@@ -188,10 +188,37 @@ def _compare(stored: tuple[int, str], kiosk: Kiosk, body, response_id: str) -> O
     )
 
 
-def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
+RESPONSE_COLUMNS = (
+    "id",
+    "organization",
+    "location",
+    "touchpoint",
+    "kiosk",
+    "survey_version",
+    "staff",
+    "submitted_at",
+    "received_at",
+    "local_day",
+    "local_hour",
+    "language",
+    "clock_untrusted",
+    "is_complete",
+    "body_digest",
+)
+ANSWER_COLUMNS = ("response", "question", "kind", "score", "choices", "text")
+
+
+def _insert(
+    cleans: list[CleanResponse], kiosk: Kiosk, *, keep_answers: bool = False
+) -> list[SurveyResponse]:
+    """Write the responses, their answers and contact details; mark their buckets dirty.
+
+    Rows go in as plain tuples (see insert_rows): a batch of 500 responses is some 3,000
+    rows, and building a model instance for each was most of a batch's cost. With
+    keep_answers the answers are also kept on each response, for the API to echo them."""
     received_at = timezone.now()
     zone = kiosk.location.zone
-    responses, answers, contacts = [], [], []
+    responses, response_rows, answer_rows, contacts = [], [], [], []
     for clean in cleans:
         untrusted = (
             clean.submitted_at > received_at + CLOCK_AHEAD_TOLERANCE
@@ -199,10 +226,10 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
         )
         local = (received_at if untrusted else clean.submitted_at).astimezone(zone)
         response = SurveyResponse(
-            location=kiosk.location,
-            touchpoint=kiosk.touchpoint,
             id=clean.id,
             organization_id=kiosk.organization_id,
+            location=kiosk.location,
+            touchpoint=kiosk.touchpoint,
             kiosk=kiosk,
             survey_version=clean.version,
             staff=clean.staff,
@@ -216,19 +243,27 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
             body_digest=clean.digest,
         )
         responses.append(response)
-        # Kept on the instance so the API can answer 201 without reading them back.
-        response.recorded_answers = [
-            Answer(
-                response=response,
-                question=a.question,
-                kind=a.kind,
-                score=a.score,
-                choices=a.choices,
-                text=a.text,
+        response_rows.append(
+            tuple(
+                getattr(response, SurveyResponse._meta.get_field(c).attname)
+                for c in RESPONSE_COLUMNS
             )
-            for a in clean.answers
-        ]
-        answers.extend(response.recorded_answers)
+        )
+        answer_rows.extend(
+            (clean.id, a.question, a.kind, a.score, a.choices, a.text) for a in clean.answers
+        )
+        if keep_answers:
+            response.recorded_answers = [
+                Answer(
+                    response=response,
+                    question=a.question,
+                    kind=a.kind,
+                    score=a.score,
+                    choices=a.choices,
+                    text=a.text,
+                )
+                for a in clean.answers
+            ]
         if clean.contact:
             question = next(a.question for a in clean.answers if a.kind == "contact")
             contacts.append(
@@ -236,8 +271,10 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
                     response=response, question=question, consented_at=received_at, **clean.contact
                 )
             )
-    SurveyResponse.objects.bulk_create(responses)
-    Answer.objects.bulk_create(answers)
+    insert_rows(SurveyResponse, RESPONSE_COLUMNS, response_rows)
+    insert_rows(Answer, ANSWER_COLUMNS, answer_rows)
+    for response in responses:
+        response._state.adding = False
     if contacts:
         ContactDetails.objects.bulk_create(contacts)
     # Marked in the same transaction, so a committed response always has its bucket marked;
@@ -246,3 +283,28 @@ def _insert(cleans: list[CleanResponse], kiosk: Kiosk) -> list[SurveyResponse]:
     metrics_services.mark_dirty(buckets)
     transaction.on_commit(lambda: metrics_services.request_refresh(buckets))
     return responses
+
+
+def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
+    """A multi-row INSERT of plain tuples: what bulk_create sends, without a model
+    instance per row. Values go through each field's own conversion for the database."""
+    if not rows:
+        return
+    fields = [model._meta.get_field(name) for name in field_names]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    per_statement = 30000 // len(fields)  # under SQLite's and PostgreSQL's parameter limits
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+                f"VALUES {', '.join([one_row] * len(chunk))}",
+                params,
+            )
