@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from locations.models import Membership, Role
-from surveys.models import Answer
+from surveys.models import Answer, SurveyVersion
 from tests.factories import LocationFactory, StaffMemberFactory, UserFactory, a_response
 
 URL = "/api/v1/kiosk/responses/"
@@ -61,3 +61,13 @@ def test_a_membership_names_exactly_the_scope_its_role_covers(store, role, scope
         Membership.objects.create(
             user=UserFactory(), organization=store.organization, role=role, **kwargs
         )
+
+
+@pytest.mark.postgres
+def test_a_published_versions_questions_cannot_be_changed_even_by_hand(store):
+    version = store.organization.default_survey.current_version
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SurveyVersion.objects.filter(pk=version.pk).update(questions=[])
+
+    SurveyVersion.objects.filter(pk=version.pk).update(published_by=None)  # still allowed
