@@ -35,8 +35,8 @@ from .demo_data import (
     Login,
     Store,
 )
-from .models import Survey, SurveyResponse
-from .services import Status, record_batch
+from .models import Survey, SurveyResponse, SurveyVersion
+from .services import Status, publish_survey, record_batch
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Cà Phê Sen"
@@ -48,6 +48,20 @@ BATCH_SIZE = 500  # the batch endpoint's limit (settings.CXHUB_MAX_BATCH_SIZE)
 WORSE_STORE = "HN-02"
 STAR_STAFF = "NV-011"
 LEFT_STAFF = "NV-019"  # deactivated a third of the way before today
+
+
+# Appended to the demo's survey in a second version, so the kiosk shows its "contact me"
+# screen (explicit consent first); the first version's keys stay as they are.
+CONTACT_QUESTION = {
+    "key": "contact",
+    "kind": "contact",
+    "required": False,
+    "text": {
+        "vi": "Bạn có muốn cửa hàng liên hệ lại với bạn không?",
+        "th": "ต้องการให้ทางร้านติดต่อกลับไหม",
+        "en": "Would you like the store to get back to you?",
+    },
+}
 
 
 class DemoError(ValueError):
@@ -171,8 +185,21 @@ def _build(*, days, per_day, seed, progress) -> Seeded:
         seeded.responses += len(bodies)
         if progress:
             progress(location, len(bodies))
+    # After the history, as a chain would: past answers stay on version 1.
+    add_contact_question(organization)
     ensure_logins(organization)
     return seeded
+
+
+def add_contact_question(organization: Organization) -> SurveyVersion:
+    """Publish the organization's default survey again with the optional contact question
+    at the end; a survey that already has it is left alone."""
+    survey = Survey.objects.select_related("current_version").get(pk=organization.default_survey_id)
+    if any(q["key"] == CONTACT_QUESTION["key"] for q in survey.questions):
+        return survey.current_version
+    survey.questions = [*survey.questions, CONTACT_QUESTION]
+    survey.save(update_fields=["questions"])
+    return publish_survey(survey=survey)
 
 
 @dataclass
