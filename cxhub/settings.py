@@ -8,7 +8,6 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,15 +19,18 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 _INSECURE_KEY_PREFIXES = ("change-me", "django-insecure")
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY and DEBUG:
-    # A development-only key: DEBUG is never on in production.
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+# Without DEBUG a real key is required to *serve*: cxhub.security refuses to start the web
+# app, the worker, beat and `check --deploy` without one. Commands that serve nothing
+# (makemigrations, collectstatic) may run with this placeholder.
+SECRET_KEY_PROBLEM = None
 if not DEBUG and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith(_INSECURE_KEY_PREFIXES)):
-    raise ImproperlyConfigured(
+    SECRET_KEY_PROBLEM = (
         "SECRET_KEY must be set to a random value of at least 32 characters when "
         "DJANGO_DEBUG is off (generate one with: python -c 'import secrets; "
         "print(secrets.token_urlsafe(50))')."
     )
+if not SECRET_KEY:
+    SECRET_KEY = "django-insecure-placeholder-never-served"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

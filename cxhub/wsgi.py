@@ -4,3 +4,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
 application = get_wsgi_application()
+
+from cxhub.security import refuse_unsafe_secret_key  # noqa: E402 - needs settings loaded
+
+refuse_unsafe_secret_key()

@@ -10,14 +10,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def django_check(**env):
+def manage(*args, **env):
     clean = {
         k: v
         for k, v in os.environ.items()
         if k not in {"SECRET_KEY", "DJANGO_DEBUG", "DATABASE_URL", "REDIS_URL"}
     }
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -36,14 +36,31 @@ def test_production_refuses_to_start_without_a_real_secret_key(secret):
     if secret is not None:
         env["SECRET_KEY"] = secret
 
-    result = django_check(**env)
+    deploy_check = manage("check", "--deploy", **env)
+    web = subprocess.run(
+        [sys.executable, "-c", "import cxhub.wsgi"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k != "SECRET_KEY"}, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert deploy_check.returncode != 0
+    assert "SECRET_KEY must be set" in deploy_check.stderr
+    assert web.returncode != 0
+    assert "SECRET_KEY must be set" in web.stderr
+
+
+def test_commands_that_serve_nothing_need_no_secret():
+    result = manage("makemigrations", "--check", "--dry-run", DJANGO_DEBUG="false")
+
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
 
 
 def test_production_starts_with_a_real_secret_key():
-    result = django_check(DJANGO_DEBUG="false", SECRET_KEY="k" * 50)
+    result = manage("check", "--deploy", DJANGO_DEBUG="false", SECRET_KEY="k" * 50)
 
     assert result.returncode == 0, result.stderr
 
@@ -98,3 +115,19 @@ def test_every_variable_the_settings_read_is_listed_in_env_example():
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
 
     assert read - listed == set()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (set REDIS_URL)")
+def test_a_worker_refuses_to_start_without_a_real_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    worker = subprocess.run(
+        [Path(sys.executable).parent / "celery", "-A", "cxhub", "worker", "--pool=solo"],
+        cwd=ROOT,
+        env={**env, "DJANGO_DEBUG": "false"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert worker.returncode != 0
+    assert "SECRET_KEY must be set" in worker.stderr
