@@ -20,7 +20,7 @@ then prints p95 against the 150 ms target, the large/small ratio against 1.5, th
 rollup/raw ratio and the rebuild/scan ratio, and drops everything it made.
 
     .venv/bin/python bench/rollups.py [--quick] [--sizes 100000,5000000] [--repeat 30]
-        [--full-rebuild-up-to 1000000] [--rebuild-stores 10] [--no-http] [--profile]
+        [--full-rebuild-up-to 0] [--rebuild-stores 10] [--no-http] [--profile]
 """
 
 import argparse
@@ -299,12 +299,30 @@ WHERE a.kind = 'choice' AND jsonb_typeof(a.choices) = 'array' {where}
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ORDER BY 2, 7, 8
 """
+STORE = "organization_id, location_id, touchpoint_id, question, kind"
+SUMS = ", ".join(f"sum(b{i})" for i in range(11))
+STORE_HOUR_SELECT = f"""
+SELECT {STORE}, day, hour, sum(n), {SUMS} FROM metrics_hourlyrollup WHERE true {{where}}
+GROUP BY {STORE}, day, hour ORDER BY location_id, day, hour
+"""
+STAFF_DAY_SELECT = f"""
+SELECT {STORE}, staff_id, day, sum(n), {SUMS} FROM metrics_hourlyrollup WHERE true {{where}}
+GROUP BY {STORE}, staff_id, day ORDER BY location_id, day
+"""
+MONTH_HOUR_SELECT = f"""
+SELECT {STORE}, date_trunc('month', day)::date, hour, sum(n), {SUMS} FROM metrics_hourlyrollup
+WHERE true {{where}} GROUP BY {STORE}, 6, hour ORDER BY location_id, 6, hour
+"""
 # Rows go in by location and time, the order rebuild_rollups writes them in: reads then
 # find a store's rows on few pages, as they would after `manage.py rebuild_rollups`.
+# The coarser tiers come last: they sum the hourly table.
 ROLLUPS = (
     ("metrics_hourlyrollup", H_COLS, HOURLY_SELECT, "r."),
     ("metrics_choicerollup", C_COLS, CHOICE_SELECT, "r."),
-    ("metrics_dailyrollup", D_COLS, DAILY_SELECT, ""),  # last: it sums the hourly table
+    ("metrics_dailyrollup", D_COLS, DAILY_SELECT, ""),
+    ("metrics_storehourrollup", f"{STORE}, day, hour, n, {B_COLS}", STORE_HOUR_SELECT, ""),
+    ("metrics_staffdailyrollup", f"{STORE}, staff_id, day, n, {B_COLS}", STAFF_DAY_SELECT, ""),
+    ("metrics_monthhourrollup", f"{STORE}, month, hour, n, {B_COLS}", MONTH_HOUR_SELECT, ""),
 )
 
 
@@ -316,7 +334,7 @@ def sql_fill(url: str) -> float:
     try:
         with conn.cursor() as cur:
             cur.execute("SET session_replication_role = replica")
-            cur.execute("TRUNCATE metrics_hourlyrollup, metrics_dailyrollup, metrics_choicerollup")
+            cur.execute(f"TRUNCATE {', '.join(table for table, *_ in ROLLUPS)}")
             for table, cols, select, _ in ROLLUPS:
                 cur.execute(f"INSERT INTO {table} ({cols}) {select.format(where='')}")
         conn.commit()
@@ -781,9 +799,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--full-rebuild-up-to",
         type=int,
-        default=1_000_000,
+        default=0,
         help="above this size, time rebuild_rollups on --rebuild-stores stores and extrapolate "
-        "(1000000; 0: always the full rebuild)",
+        "(0, the default: always the full rebuild)",
     )
     parser.add_argument(
         "--rebuild-stores", type=int, default=10, help="stores rebuilt above that size (10)"

@@ -1,9 +1,22 @@
 """Rollups: additive histograms of answers, recomputed from raw rows, never incremented.
 
 A bucket is one location's local hour. `HourlyRollup` and `ChoiceRollup` hold its figures
-split by touchpoint and staff member; `DailyRollup` adds a location's hours up per day
-(without staff) so chain-wide reads over a year touch few rows. `DirtyBucket` lists the
-buckets whose raw rows changed since they were last computed.
+split by touchpoint and staff member: the finest tier, computed from raw answers. Coarser
+tiers are sums of it, kept so that every read touches a number of rows that does not grow
+with the number of answers:
+
+- `StoreHourRollup`: a location's hour without staff (hour × weekday heatmaps, the edges of
+  hour-of-day reads);
+- `DailyRollup`: a location's day without staff (chain-wide reads over a year);
+- `StaffDailyRollup`: a location's day per staff member (staff tables and rankings);
+- `MonthHourRollup`: a location's hour of day over a calendar month (hour-of-day reads
+  over months, for a region or the chain).
+
+`DirtyBucket` lists the buckets whose raw rows changed since they were last computed.
+
+The foreign keys and question columns carry no index of their own (db_index=False): no
+read looks rows up by them alone, the composite unique and (location, day) indexes serve
+every read, and each extra index roughly doubles the cost of writing rollups.
 """
 
 from django.db import models
@@ -37,13 +50,24 @@ class Scope(models.Model):
     """Where and when a rollup row counts: a location's local hour, per touchpoint and
     staff member (none when the customer named nobody), for one question."""
 
-    organization = models.ForeignKey("locations.Organization", models.CASCADE, related_name="+")
-    location = models.ForeignKey("locations.Location", models.CASCADE, related_name="+")
-    touchpoint = models.ForeignKey("locations.Touchpoint", models.CASCADE, related_name="+")
-    staff = models.ForeignKey(
-        "locations.StaffMember", models.CASCADE, null=True, blank=True, related_name="+"
+    organization = models.ForeignKey(
+        "locations.Organization", models.CASCADE, related_name="+", db_index=False
     )
-    question = models.SlugField(max_length=60)
+    location = models.ForeignKey(
+        "locations.Location", models.CASCADE, related_name="+", db_index=False
+    )
+    touchpoint = models.ForeignKey(
+        "locations.Touchpoint", models.CASCADE, related_name="+", db_index=False
+    )
+    staff = models.ForeignKey(
+        "locations.StaffMember",
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    question = models.SlugField(max_length=60, db_index=False)
     day = models.DateField()
     hour = models.PositiveSmallIntegerField()
 
@@ -79,12 +103,42 @@ class HourlyRollup(Scope, Histogram):
         return f"{self.question} @ {self.location_id} {self.day} {self.hour}h: n={self.n}"
 
 
-class DailyRollup(Histogram):
-    organization = models.ForeignKey("locations.Organization", models.CASCADE, related_name="+")
-    location = models.ForeignKey("locations.Location", models.CASCADE, related_name="+")
-    touchpoint = models.ForeignKey("locations.Touchpoint", models.CASCADE, related_name="+")
-    question = models.SlugField(max_length=60)
+class StoreScope(models.Model):
+    """A location's figures without staff: what the coarser tiers are summed over."""
+
+    organization = models.ForeignKey(
+        "locations.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    location = models.ForeignKey(
+        "locations.Location", models.CASCADE, related_name="+", db_index=False
+    )
+    touchpoint = models.ForeignKey(
+        "locations.Touchpoint", models.CASCADE, related_name="+", db_index=False
+    )
+    question = models.SlugField(max_length=60, db_index=False)
     kind = models.CharField(max_length=8)
+
+    class Meta:
+        abstract = True
+
+
+class StoreHourRollup(StoreScope, Histogram):
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "day", "hour", "touchpoint", "question"],
+                name="metrics_storehourrollup_one_row",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.question} @ {self.location_id} {self.day} {self.hour}h: n={self.n}"
+
+
+class DailyRollup(StoreScope, Histogram):
     day = models.DateField()
 
     class Meta:
@@ -102,6 +156,59 @@ class DailyRollup(Histogram):
 
     def __str__(self):
         return f"{self.question} @ {self.location_id} {self.day}: n={self.n}"
+
+
+class StaffDailyRollup(StoreScope, Histogram):
+    """A location's day per staff member (none when the customer named nobody)."""
+
+    staff = models.ForeignKey(
+        "locations.StaffMember",
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "day", "staff", "touchpoint", "question"],
+                condition=Q(staff__isnull=False),
+                name="metrics_staffdailyrollup_one_row_per_staff",
+            ),
+            models.UniqueConstraint(
+                fields=["location", "day", "touchpoint", "question"],
+                condition=Q(staff__isnull=True),
+                name="metrics_staffdailyrollup_one_row_without_staff",
+            ),
+        ]
+        indexes = [
+            # metrics.selectors.scores about staff: locations × day range.
+            models.Index(fields=["location", "day"], name="metrics_staffday_loc_day_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.question} @ {self.location_id}/{self.staff_id} {self.day}: n={self.n}"
+
+
+class MonthHourRollup(StoreScope, Histogram):
+    """A location's hour of day summed over a calendar month (`month` is its first day)."""
+
+    month = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "month", "hour", "touchpoint", "question"],
+                name="metrics_monthhourrollup_one_row",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.question} @ {self.location_id} {self.month:%Y-%m} {self.hour}h: n={self.n}"
 
 
 class ChoiceRollup(Scope):

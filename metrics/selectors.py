@@ -7,7 +7,7 @@ exactly the figure its raw answers would give.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import (
@@ -21,8 +21,15 @@ from django.db.models.functions import (
 from locations.models import Location, Organization
 from locations.selectors import visible_locations
 
-from . import scores
-from .models import ChoiceRollup, DailyRollup, HourlyRollup
+from . import rollup_sql, scores
+from .models import (
+    ChoiceRollup,
+    DailyRollup,
+    HourlyRollup,
+    MonthHourRollup,
+    StaffDailyRollup,
+    StoreHourRollup,
+)
 
 GROUP_BY = (
     "organization",
@@ -105,25 +112,62 @@ def thresholds_for(locations: QuerySet[Location]) -> scores.Thresholds:
 
 
 def _rollup_rows(user, query: ScoreQuery, group_exprs: dict):
-    """Summed histograms per group and question, from the smallest table that can answer."""
+    """Summed histograms per group and question, from the smallest tiers that can answer:
+    a number of rows that does not grow with the number of answers (metrics.models)."""
     locations = scoped_locations(user, query)
-    needs_hours = query.group_by in ("staff", "hour") or query.staff is not None
-    model = HourlyRollup if needs_hours else DailyRollup
-    rows = model.objects.filter(
-        location__in=locations, day__gte=query.date_from, day__lte=query.date_to
+    by_hour = query.group_by == "hour"
+    if query.about_staff:
+        parts = [(HourlyRollup if by_hour else StaffDailyRollup, "day", None)]
+    elif by_hour:
+        parts = _month_hour_parts(query.date_from, query.date_to)
+    else:
+        parts = [(DailyRollup, "day", None)]
+    merged: dict[tuple, dict] = {}
+    for model, day_field, days in parts:
+        date_from, date_to = days or (query.date_from, query.date_to)
+        rows = model.objects.filter(
+            location__in=locations,
+            **{f"{day_field}__gte": date_from, f"{day_field}__lte": date_to},
+        )
+        if query.touchpoint:
+            rows = rows.filter(touchpoint__name=query.touchpoint)
+        if query.staff is not None:
+            rows = rows.filter(staff__code=query.staff)
+        if query.questions:
+            rows = rows.filter(question__in=query.questions)
+        rows = (
+            rows.values("question", "kind", **group_exprs)
+            .annotate(total=Sum("n"), **{f"s{f}": Sum(f) for f in BIN_FIELDS})
+            .order_by()
+        )
+        for row in rows:
+            key = tuple(row[name] for name in ("question", "kind", *group_exprs))
+            if key in merged:
+                into = merged[key]
+                for name in ("total", *(f"s{f}" for f in BIN_FIELDS)):
+                    into[name] += row[name]
+            else:
+                merged[key] = row
+    return list(merged.values()), locations
+
+
+def _month_hour_parts(date_from: date, date_to: date) -> list[tuple]:
+    """Whole calendar months from MonthHourRollup, the partial months at either end from
+    StoreHourRollup: a year of hours reads ~12 rows per store, hour and question."""
+    first_full = date_from if date_from.day == 1 else rollup_sql.next_month(date_from)
+    after_full = (
+        rollup_sql.next_month(date_to)
+        if date_to == rollup_sql.month_end(date_to)
+        else date_to.replace(day=1)
     )
-    if query.touchpoint:
-        rows = rows.filter(touchpoint__name=query.touchpoint)
-    if query.staff is not None:
-        rows = rows.filter(staff__code=query.staff)
-    if query.questions:
-        rows = rows.filter(question__in=query.questions)
-    rows = (
-        rows.values("question", "kind", **group_exprs)
-        .annotate(total=Sum("n"), **{f"s{f}": Sum(f) for f in BIN_FIELDS})
-        .order_by()
-    )
-    return rows, locations
+    if first_full >= after_full:
+        return [(StoreHourRollup, "day", None)]
+    parts = [(MonthHourRollup, "month", (first_full, after_full - timedelta(days=1)))]
+    if date_from < first_full:
+        parts.append((StoreHourRollup, "day", (date_from, first_full - timedelta(days=1))))
+    if after_full <= date_to:
+        parts.append((StoreHourRollup, "day", (after_full, date_to)))
+    return parts
 
 
 def scores_by_group(user, query: ScoreQuery) -> list[dict]:

@@ -11,20 +11,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from locations.models import Location
-from surveys.models import SCALES, Answer, SurveyResponse
+from surveys.models import SurveyResponse
 
-from .models import ChoiceRollup, DailyRollup, DirtyBucket, HourlyRollup
+from . import rollup_sql
+from .models import DirtyBucket, HourlyRollup
 
 log = logging.getLogger(__name__)
 
 BucketKey = tuple[int, date, int]  # location id, local day, local hour
-BIN_FIELDS = HourlyRollup.BIN_FIELDS
-LOW = {kind: low for kind, (low, _high) in SCALES.items()}
 
 
 # --- marking -----------------------------------------------------------------------------
@@ -51,8 +51,21 @@ def mark_dirty(keys: Iterable[BucketKey]) -> None:
         )
 
 
+# A bucket with a refresh already queued needs no second one: the refresh recomputes the
+# whole bucket, whatever marked it. Without this guard a busy minute queues one task per
+# response and the queue outgrows what the workers can do (docs/benchmarks.md, freshness).
+# The guard expires, and marks stay the source of truth: a lost task is caught by the sweep.
+PENDING_SECONDS = 60
+
+
+def _pending_key(key: BucketKey) -> str:
+    location_id, day, hour = key
+    return f"rollup-refresh:{location_id}:{day.isoformat()}:{hour}"
+
+
 def request_refresh(keys: Iterable[BucketKey]) -> None:
-    """Ask a worker to refresh marked buckets; called once the marking transaction commits.
+    """Ask a worker to refresh marked buckets that have no refresh queued yet; called once
+    the marking transaction commits.
 
     If the broker is down the marks stay in the database and the periodic sweep refreshes
     the buckets once workers can be reached again: no figure is lost, only delayed."""
@@ -60,9 +73,25 @@ def request_refresh(keys: Iterable[BucketKey]) -> None:
 
     keys = sorted(set(keys))
     try:
+        keys = [key for key in keys if cache.add(_pending_key(key), 1, PENDING_SECONDS)]
+    except Exception:  # the cache is the broker's Redis; if it fails, enqueue regardless
+        log.warning("could not check for queued rollup refreshes", exc_info=True)
+    if not keys:
+        return
+    try:
         refresh_buckets_task.delay([[loc, day.isoformat(), hour] for loc, day, hour in keys])
     except Exception:  # any broker failure: the sweep catches up
         log.warning("could not enqueue a rollup refresh; the sweep will do it", exc_info=True)
+        release_pending(keys)
+
+
+def release_pending(keys: Iterable[BucketKey]) -> None:
+    """Let the next commit in these buckets queue a refresh again. A refresh calls this
+    before it recomputes, so a response committed while it runs is not left waiting."""
+    try:
+        cache.delete_many([_pending_key(key) for key in keys])
+    except Exception:  # expiry releases them anyway
+        log.warning("could not release queued rollup refreshes", exc_info=True)
 
 
 # --- refreshing --------------------------------------------------------------------------
@@ -105,179 +134,34 @@ def recompute(
 ) -> int:
     """Replace one location's rollups for local days date_from..date_to (only `hours` of a
     single day, when given) with what its raw answers say. With only_dirty, do nothing
-    unless one of those buckets is still marked. Returns the number of buckets computed."""
+    unless one of those buckets is still marked. Returns the number of rows written to the
+    finest tier (histograms per staff member and hour)."""
     with transaction.atomic():
         # One recompute per location at a time: two workers on the same bucket would
         # otherwise both delete and both insert. NO KEY UPDATE, so that kiosks inserting
         # responses (whose foreign key takes KEY SHARE on this row) are never held up.
-        location = Location.objects.select_for_update(no_key=True).filter(pk=location_id).first()
-        if location is None:
+        locked = Location.objects.select_for_update(no_key=True).filter(pk=location_id)
+        if not locked.values_list("pk", flat=True):
             return 0
-        days = {"day__gte": date_from, "day__lte": date_to}
-        marks = DirtyBucket.objects.filter(location_id=location_id, **days)
+        marks = DirtyBucket.objects.filter(
+            location_id=location_id, day__gte=date_from, day__lte=date_to
+        )
         if hours is not None:
             marks = marks.filter(hour__in=hours)
         generations = list(marks.values_list("day", "hour", "generation"))
         if only_dirty and not generations:
             return 0
 
-        answers = Answer.objects.filter(
-            response__location_id=location_id,
-            response__local_day__gte=date_from,
-            response__local_day__lte=date_to,
+        span = rollup_sql.Span(
+            location_id, date_from, date_to, tuple(sorted(hours)) if hours is not None else None
         )
-        stale = [
-            model.objects.filter(location_id=location_id, **days)
-            for model in (HourlyRollup, ChoiceRollup)
-        ]
-        if hours is not None:
-            answers = answers.filter(response__local_hour__in=hours)
-            stale = [rows.filter(hour__in=hours) for rows in stale]
-        hourly, choice = compute_rollups(
-            location.organization_id, location_id, _answer_rows(answers)
-        )
-        for rows in stale:
-            rows.delete()
-        HourlyRollup.objects.bulk_create(hourly, batch_size=5000)
-        ChoiceRollup.objects.bulk_create(choice, batch_size=5000)
-        if hours is None:
-            DailyRollup.objects.filter(location_id=location_id, **days).delete()
-            DailyRollup.objects.bulk_create(_daily_from(hourly), batch_size=5000)
-        else:
-            _refresh_daily_from_table(location, date_from)
+        written = rollup_sql.fill_all(span)
 
         for day, hour, generation in generations:
             DirtyBucket.objects.filter(
                 location_id=location_id, day=day, hour=hour, generation=generation
             ).delete()
-    return len({(r.day, r.hour) for r in hourly}) or len(generations)
-
-
-def _answer_rows(answers):
-    return answers.values_list(
-        "response_id",
-        "response__local_day",
-        "response__local_hour",
-        "response__touchpoint_id",
-        "response__staff_id",
-        "question",
-        "kind",
-        "score",
-        "choices",
-    ).order_by()
-
-
-def compute_rollups(organization_id, location_id, rows) -> tuple[list, list]:
-    """Hourly histograms and choice counts from raw answer rows (pure: no queries).
-
-    rows: (response id, day, hour, touchpoint id, staff id, question, kind, score, choices)."""
-    hist: dict[tuple, list[int]] = {}
-    nps_of: dict = {}
-    picks = []
-    for response_id, day, hour, touchpoint_id, staff_id, question, kind, score, choices in rows:
-        if kind in LOW and score is not None:
-            bins = hist.setdefault((day, hour, touchpoint_id, staff_id, question, kind), [0] * 11)
-            bins[score - LOW[kind]] += 1
-            # The first NPS question (by key) is "the NPS of the same response".
-            if kind == "nps" and (response_id not in nps_of or question < nps_of[response_id][0]):
-                nps_of[response_id] = (question, score)
-        elif kind == "choice" and choices:
-            picks.append((response_id, day, hour, touchpoint_id, staff_id, question, choices))
-
-    hourly = [
-        HourlyRollup(
-            organization_id=organization_id,
-            location_id=location_id,
-            day=day,
-            hour=hour,
-            touchpoint_id=touchpoint_id,
-            staff_id=staff_id,
-            question=question,
-            kind=kind,
-            n=sum(bins),
-            **dict(zip(BIN_FIELDS, bins, strict=True)),
-        )
-        for (day, hour, touchpoint_id, staff_id, question, kind), bins in hist.items()
-    ]
-
-    counts: dict[tuple, dict[str, int]] = {}
-    for response_id, day, hour, touchpoint_id, staff_id, question, choices in picks:
-        group = _nps_group(nps_of.get(response_id))
-        for choice in choices:
-            key = (day, hour, touchpoint_id, staff_id, question, choice)
-            tally = counts.setdefault(
-                key, dict.fromkeys(("promoters", "passives", "detractors", "unrated"), 0)
-            )
-            tally[group] += 1
-    choice_rows = [
-        ChoiceRollup(
-            organization_id=organization_id,
-            location_id=location_id,
-            day=day,
-            hour=hour,
-            touchpoint_id=touchpoint_id,
-            staff_id=staff_id,
-            question=question,
-            choice=choice,
-            **tally,
-        )
-        for (day, hour, touchpoint_id, staff_id, question, choice), tally in counts.items()
-    ]
-    return hourly, choice_rows
-
-
-def _nps_group(nps: tuple[str, int] | None) -> str:
-    if nps is None:
-        return "unrated"
-    score = nps[1]
-    return "promoters" if score >= 9 else "passives" if score >= 7 else "detractors"
-
-
-def _daily_from(hourly: list[HourlyRollup]) -> list[DailyRollup]:
-    sums: dict[tuple, list[int]] = {}
-    first: dict[tuple, HourlyRollup] = {}
-    for row in hourly:
-        key = (row.day, row.touchpoint_id, row.question, row.kind)
-        bins = sums.setdefault(key, [0] * 11)
-        first.setdefault(key, row)
-        for i, name in enumerate(BIN_FIELDS):
-            bins[i] += getattr(row, name)
-    return [
-        DailyRollup(
-            organization_id=first[key].organization_id,
-            location_id=first[key].location_id,
-            day=key[0],
-            touchpoint_id=key[1],
-            question=key[2],
-            kind=key[3],
-            n=sum(bins),
-            **dict(zip(BIN_FIELDS, bins, strict=True)),
-        )
-        for key, bins in sums.items()
-    ]
-
-
-def _refresh_daily_from_table(location: Location, day: date) -> None:
-    totals = (
-        HourlyRollup.objects.filter(location=location, day=day)
-        .values("touchpoint_id", "question", "kind")
-        .annotate(total=Sum("n"), **{f"s{f}": Sum(f) for f in BIN_FIELDS})
-        .order_by()
-    )
-    DailyRollup.objects.filter(location=location, day=day).delete()
-    DailyRollup.objects.bulk_create(
-        DailyRollup(
-            organization_id=location.organization_id,
-            location=location,
-            day=day,
-            touchpoint_id=row["touchpoint_id"],
-            question=row["question"],
-            kind=row["kind"],
-            n=row["total"],
-            **{f: row[f"s{f}"] for f in BIN_FIELDS},
-        )
-        for row in totals
-    )
+    return written
 
 
 # --- sweeping, reconciling, rebuilding --------------------------------------------------
@@ -307,9 +191,6 @@ def reconcile_recent(*, since: timedelta = timedelta(hours=26)) -> int:
     return sum(recompute(location_id, day, day) for location_id, day in sorted(set(pairs)))
 
 
-REBUILD_CHUNK_DAYS = 31
-
-
 def rebuild_rollups(
     *,
     date_from: date | None = None,
@@ -319,7 +200,7 @@ def rebuild_rollups(
 ) -> int:
     """Recompute every rollup in the range from raw rows, a location and a month at a time
     (each in its own transaction, so memory stays bounded), including days whose responses
-    were all deleted. Returns the number of buckets computed."""
+    were all deleted. Returns the number of rows written to the finest tier."""
     spans = SurveyResponse.objects.values("location_id").annotate(
         first=Min("local_day"), last=Max("local_day")
     )
@@ -334,14 +215,14 @@ def rebuild_rollups(
     chunks = []
     for location_id, (first, last) in sorted(extent.items()):
         first, last = max(first, date_from or first), min(last, date_to or last)
-        while first <= last:
-            end = min(first + timedelta(days=REBUILD_CHUNK_DAYS - 1), last)
-            chunks.append((location_id, first, end))
-            first = end + timedelta(days=1)
-    buckets = 0
+        # Calendar months, so that each chunk completes the month tier it touches.
+        for month in rollup_sql.months_between(first, last):
+            chunk_end = min(rollup_sql.month_end(month), last)
+            chunks.append((location_id, max(first, month), chunk_end))
+    rows = 0
     for done, (location_id, first, last) in enumerate(chunks, start=1):
-        buckets += recompute(location_id, first, last)
+        rows += recompute(location_id, first, last)
         DirtyBucket.objects.filter(location_id=location_id, day__gte=first, day__lte=last).delete()
         if progress:
             progress(done, len(chunks))
-    return buckets
+    return rows

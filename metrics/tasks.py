@@ -18,7 +18,9 @@ RETRYING = {
 
 @shared_task(**RETRYING)
 def refresh_buckets_task(keys: list[list]) -> int:
-    return services.refresh_buckets((loc, date.fromisoformat(day), hour) for loc, day, hour in keys)
+    buckets = [(loc, date.fromisoformat(day), hour) for loc, day, hour in keys]
+    services.release_pending(buckets)
+    return services.refresh_buckets(buckets)
 
 
 @shared_task(**RETRYING)

@@ -185,3 +185,27 @@ def test_rebuild_removes_rollups_whose_responses_are_gone(submit, store):
 
     assert not HourlyRollup.objects.exists()
     assert not DailyRollup.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_bucket_with_a_refresh_queued_queues_no_second_one_until_that_refresh_starts(
+    submit, store, monkeypatch
+):
+    from metrics import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.refresh_buckets_task, "delay", lambda keys: queued.append(keys))
+    submit(body("2026-11-22T10:05:00+07:00", nps=9))
+    submit(body("2026-11-22T10:50:00+07:00", nps=7))
+    submit(body("2026-11-22T11:05:00+07:00", nps=8))
+    assert queued == [
+        [[store.pk, "2026-11-22", 10]],
+        [[store.pk, "2026-11-22", 11]],
+    ]
+
+    tasks.refresh_buckets_task.run(queued[0])  # the worker takes the first one
+    submit(body("2026-11-22T10:55:00+07:00", nps=10))
+
+    assert queued[-1] == [[store.pk, "2026-11-22", 10]]
+    assert HourlyRollup.objects.get(hour=10, question="nps").n == 2
+    assert DirtyBucket.objects.filter(hour=10).exists()

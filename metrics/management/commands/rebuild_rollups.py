@@ -44,8 +44,8 @@ class Command(BaseCommand):
             bar.total = total
             bar.update(done - bar.n)
 
-        buckets = rebuild_rollups(
+        rows = rebuild_rollups(
             date_from=first, date_to=last, location_ids=location_ids, progress=progress
         )
         bar.close()
-        self.stdout.write(f"rebuilt {buckets} buckets")
+        self.stdout.write(f"rebuilt rollups: {rows} hourly histograms")

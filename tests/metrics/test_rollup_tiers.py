@@ -1,0 +1,171 @@
+"""The coarser rollup tiers are exact sums of the hourly tier, and reads that combine them
+(whole months from one, partial months from another) give the figures of the raw rows."""
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+
+import pytest
+import time_machine
+from django.db.models import Sum
+
+from locations.models import Location, Role
+from metrics import selectors, services
+from metrics.models import (
+    ChoiceRollup,
+    DailyRollup,
+    HourlyRollup,
+    MonthHourRollup,
+    StaffDailyRollup,
+    StoreHourRollup,
+)
+from metrics.scores import summarize
+from surveys.models import Answer
+from tests.factories import MembershipFactory, StaffMemberFactory
+
+BINS = HourlyRollup.BIN_FIELDS
+
+URL = "/api/v1/kiosk/responses/"
+NOW = dt.datetime(2026, 11, 22, 5, 0, tzinfo=dt.UTC)
+
+
+COUNTS = ("n", *BINS)
+
+
+def table(model):
+    """Every row of a tier as {its key, as (column, value) pairs: its counts}."""
+    out = {}
+    for row in model.objects.values():
+        key = tuple(sorted((k, v) for k, v in row.items() if k != "id" and k not in COUNTS))
+        out[key] = tuple(v for k, v in row.items() if k in COUNTS)
+    return out
+
+
+def summed(**key_of):
+    """The hourly tier summed under another key: what a coarser tier must hold."""
+    out = defaultdict(lambda: [0] * len(COUNTS))
+    for row in HourlyRollup.objects.values():
+        key = {
+            k: row[k]
+            for k in ("organization_id", "location_id", "touchpoint_id", "question", "kind")
+        }
+        key.update({name: of(row) for name, of in key_of.items()})
+        sums = out[tuple(sorted(key.items()))]
+        for i, name in enumerate(COUNTS):
+            sums[i] += row[name]
+    return {key: tuple(v) for key, v in out.items()}
+
+
+@pytest.fixture
+def answered_across_two_months(kiosk_client, store, django_capture_on_commit_callbacks):
+    """Sixty responses between 30 October and 2 November, three staff members and nobody,
+    each refreshed by the task its commit enqueued (in process here)."""
+    members = [StaffMemberFactory(location=store, code=f"NV-{i}") for i in range(3)]
+    days = ["2026-10-30", "2026-10-31", "2026-11-01", "2026-11-02"]
+    with time_machine.travel(NOW, tick=False):
+        for i in range(60):
+            body = {
+                "id": str(uuid.uuid4()),
+                "submitted_at": f"{days[i % 4]}T{7 + i % 9:02d}:20:00+07:00",
+                "staff": members[i % 4].code if i % 4 < 3 else None,
+                "answers": {
+                    "nps": i % 11,
+                    "csat": 1 + i % 5,
+                    "ces": 1 + i % 7,
+                    **({"reason": ["wait_time"]} if i % 11 <= 6 else {}),
+                },
+            }
+            with django_capture_on_commit_callbacks(execute=True):
+                assert kiosk_client.post(URL, body, format="json").status_code == 201
+    return store
+
+
+def test_each_coarser_tier_is_the_hourly_tier_summed_after_refreshes_and_after_a_rebuild(
+    answered_across_two_months,
+):
+    def expected():
+        return {
+            StoreHourRollup: summed(day=lambda r: r["day"], hour=lambda r: r["hour"]),
+            DailyRollup: summed(day=lambda r: r["day"]),
+            StaffDailyRollup: summed(staff_id=lambda r: r["staff_id"], day=lambda r: r["day"]),
+            MonthHourRollup: summed(
+                month=lambda r: r["day"].replace(day=1), hour=lambda r: r["hour"]
+            ),
+        }
+
+    after_refreshes = {model: table(model) for model in expected()}
+    assert after_refreshes == expected()
+    month_rows = after_refreshes[MonthHourRollup]
+    assert (
+        sum(counts[0] for counts in month_rows.values())
+        == Answer.objects.filter(kind__in=("nps", "csat", "ces")).count()
+    )
+    assert {dict(key)["month"] for key in month_rows} == {
+        dt.date(2026, 10, 1),
+        dt.date(2026, 11, 1),
+    }
+
+    finest = (table(HourlyRollup), table(ChoiceRollup))
+    services.rebuild_rollups()
+    assert (table(HourlyRollup), table(ChoiceRollup)) == finest
+    assert {model: table(model) for model in expected()} == after_refreshes
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [
+        (dt.date(2026, 10, 1), dt.date(2026, 11, 30)),  # two whole months
+        (dt.date(2026, 10, 31), dt.date(2026, 11, 1)),  # two partial months
+        (dt.date(2026, 9, 15), dt.date(2026, 11, 1)),  # a partial, a whole, a partial
+        (dt.date(2026, 11, 2), dt.date(2026, 11, 2)),  # one day
+    ],
+)
+def test_hour_of_day_figures_equal_those_of_the_raw_answers_whatever_the_months_covered(
+    answered_across_two_months, date_from, date_to
+):
+    head = MembershipFactory(
+        organization=answered_across_two_months.organization, role=Role.HEAD_OFFICE
+    ).user
+    query = selectors.ScoreQuery(date_from=date_from, date_to=date_to, group_by="hour")
+
+    results = selectors.scores_by_group(head, query)
+
+    low = {"nps": 0, "csat": 1, "ces": 1}
+    raw = defaultdict(lambda: [0] * 11)
+    for hour, question, score in Answer.objects.filter(
+        response__local_day__gte=date_from,
+        response__local_day__lte=date_to,
+        kind__in=("nps", "csat", "ces"),
+    ).values_list("response__local_hour", "question", "score"):
+        raw[(hour, question)][score - low[question]] += 1
+    thresholds = selectors.thresholds_for(Location.objects.all())
+    expected = defaultdict(dict)
+    for (hour, question), bins in raw.items():
+        size = {"nps": 11, "csat": 5, "ces": 7}[question]
+        expected[hour][question] = summarize(question, bins[:size], thresholds)
+    assert {r["group"]["hour"]: r["questions"] for r in results} == expected
+
+
+def test_staff_figures_come_from_the_daily_staff_tier_and_match_the_hourly_one(
+    answered_across_two_months,
+):
+    head = MembershipFactory(
+        organization=answered_across_two_months.organization, role=Role.HEAD_OFFICE
+    ).user
+    query = selectors.ScoreQuery(
+        date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 11, 30), group_by="staff"
+    )
+
+    by_staff = {
+        r["group"]["staff"]: r["questions"]["nps"]["n"]
+        for r in selectors.scores_by_group(head, query)
+    }
+
+    direct = dict(
+        HourlyRollup.objects.filter(question="nps")
+        .values_list("staff__code")
+        .annotate(Sum("n"))
+        .order_by()
+    )
+    assert by_staff == direct
+    assert None in by_staff  # answers that named nobody are a group of their own
