@@ -1,5 +1,8 @@
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils import translation
+
+from locations.selectors import saved_language
 
 
 class BodySizeLimitMiddleware:
@@ -25,4 +28,22 @@ class BodySizeLimitMiddleware:
                         status=413,
                     )
                 break
+        return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Speak a signed-in person's saved language, whatever the browser or cookie says.
+
+    LocaleMiddleware (earlier) has already chosen from the cookie and Accept-Language; this
+    overrides that choice for people who saved one. A blank preference follows the browser.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        language = saved_language(request.user) if request.user.is_authenticated else ""
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
         return self.get_response(request)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "locations",
     "surveys",
     "metrics",
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cxhub.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -59,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a signed-in person's saved language beats cookie and browser.
+    "cxhub.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -77,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "libraries": {"charts": "cxhub.templatetags.charts"},
         },
     },
 ]
@@ -149,6 +155,14 @@ LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt"), ("th", "ไทย")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Django's Vietnamese formats do not group thousands; ours do (1.234.567,5).
+FORMAT_MODULE_PATH = ["cxhub.formats"]
+# Off: with it on, every integer any template prints is grouped — ids in links and data
+# attributes, years ("2.025" in Vietnamese), numbers a script reads back. Pages group the
+# numbers people read explicitly: {{ count|floatformat:"g" }} (locale separators), and charts
+# take data-separators from {% chart_separators %} (docs/translating.md).
+USE_THOUSAND_SEPARATOR = False
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -167,7 +181,9 @@ STORAGES = {
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "home"
 
 # Request bodies: a single response is small; a batch of 500 with long comments is not.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BATCH_BODY_BYTES", default=4 * 1024 * 1024)
@@ -208,6 +224,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The validator badge would send our schema's address to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
@@ -217,6 +235,32 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+
+# Every page we serve loads scripts, styles, fonts and images from this origin only, and runs
+# no inline script: data reaches pages as JSON blocks (json_script), never as code.
+# Styles: plotly.js sets `style` attributes from its data (a heatmap's image-rendering and,
+# with a reversed axis, a transform; <b>/<i>/<sup> in chart text; colour-bar fills), which
+# no fixed hash can cover, so style *attributes* may be inline (style-src-attr). Style
+# *elements* may not (style-src-elem 'self'): the global rules plotly would inject come from
+# static/vendor/plotly/*.css instead (see templates/cxhub/charts.html). style-src itself is
+# only read by browsers without CSP 3 (before Firefox 108, Safari 15.4); it allows inline
+# styles there so that charts draw correctly rather than silently lose those attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src-elem": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CXHub <cxhub@localhost>")

@@ -262,3 +262,22 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.user} · {self.name or self.token_hint}"
+
+
+class UserPreference(models.Model):
+    """What a person chose for themselves, wherever they sign in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="preference")
+    # Blank: follow the browser (the language cookie, then Accept-Language).
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(language="") | Q(language__in=[code for code, _ in settings.LANGUAGES]),
+                name="locations_userpreference_known_language",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.language or 'browser'}"

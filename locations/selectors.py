@@ -4,7 +4,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from . import tokens
-from .models import Kiosk, Location, Membership, Organization, Role
+from .models import Kiosk, Location, Membership, Organization, Role, UserPreference
 
 
 def visible_locations(user) -> QuerySet[Location]:
@@ -37,6 +37,29 @@ def visible_organizations(user) -> QuerySet[Organization]:
     ).distinct()
 
 
+def sees_whole_organization(user, organization: Organization) -> bool:
+    """Head office of the organization (or a superuser): the chain-wide pages."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return (
+        user.is_superuser
+        or Membership.objects.filter(
+            user=user, organization=organization, role=Role.HEAD_OFFICE
+        ).exists()
+    )
+
+
+def sees_whole_region(user, region) -> bool:
+    """Head office of its organization or the region's manager: the region's page. A store
+    manager of one of its stores sees that store, not the region."""
+    if sees_whole_organization(user, region.organization):
+        return True
+    return (
+        user.is_authenticated
+        and Membership.objects.filter(user=user, region=region, role=Role.REGIONAL_MANAGER).exists()
+    )
+
+
 def administered_organizations(user) -> QuerySet[Organization]:
     """Organizations whose set-up this user may change in the admin: head office only."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -66,3 +89,8 @@ def kiosk_for_token(token: str) -> Kiosk | None:
         .filter(token_digest=tokens.digest(token), revoked_at__isnull=True)
         .first()
     )
+
+
+def saved_language(user) -> str:
+    """The language a person saved for themselves; blank when they follow their browser."""
+    return UserPreference.objects.filter(user=user).values_list("language", flat=True).first() or ""

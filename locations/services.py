@@ -20,6 +20,7 @@ from .models import (
     Region,
     Role,
     Touchpoint,
+    UserPreference,
 )
 
 DEFAULT_TOUCHPOINT = "main"
@@ -257,3 +258,10 @@ def authenticate_api_token(token: str) -> ApiToken | None:
     if api_token is not None:
         ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
     return api_token
+
+
+def save_language(*, user, language: str) -> None:
+    """Remember a person's interface language; blank follows their browser again."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ServiceError(f"{language!r} is not a language CXHub speaks.")
+    UserPreference.objects.update_or_create(user=user, defaults={"language": language})

@@ -49,16 +49,20 @@ _IS_LIST = {
 
 @dataclass(frozen=True)
 class Span:
-    """The rows one statement replaces: a location's days, optionally only some hours."""
+    """The rows one statement replaces: a location's days (every location's, with
+    location_id None), optionally only some hours."""
 
-    location_id: int
+    location_id: int | None
     date_from: date
     date_to: date
     hours: tuple[int, ...] | None = None
 
     def where(self, day: str = "day", hour: str | None = "hour", prefix: str = "") -> tuple:
-        sql = f"{prefix}location_id = %s AND {prefix}{day} BETWEEN %s AND %s"
-        params = [self.location_id, self.date_from, self.date_to]
+        sql = f"{prefix}{day} BETWEEN %s AND %s"
+        params: list = [self.date_from, self.date_to]
+        if self.location_id is not None:
+            sql = f"{prefix}location_id = %s AND {sql}"
+            params.insert(0, self.location_id)
         if self.hours is not None and hour is not None:
             sql += f" AND {prefix}{hour} IN ({', '.join(['%s'] * len(self.hours))})"
             params += list(self.hours)
@@ -134,7 +138,7 @@ def fill_store_hours(span: Span) -> None:
         )
 
 
-def fill_days(location_id: int, date_from: date, date_to: date) -> None:
+def fill_days(location_id: int | None, date_from: date, date_to: date) -> None:
     """DailyRollup and StaffDailyRollup for whole days (after their hours are filled)."""
     where, params = Span(location_id, date_from, date_to).where()
     with connection.cursor() as cursor:
@@ -162,7 +166,7 @@ def fill_days(location_id: int, date_from: date, date_to: date) -> None:
         )
 
 
-def fill_month_hours(location_id: int, month: date, hours: tuple[int, ...] | None) -> None:
+def fill_month_hours(location_id: int | None, month: date, hours: tuple[int, ...] | None) -> None:
     """MonthHourRollup for one calendar month (its first day), all hours or some."""
     span = Span(location_id, month, month_end(month), hours)
     where, params = span.where()
@@ -181,14 +185,25 @@ def fill_month_hours(location_id: int, month: date, hours: tuple[int, ...] | Non
         )
 
 
-def fill_all(span: Span) -> int:
+def fill_all(span: Span, progress=None) -> int:
     """Every tier of the span, finest first; returns the number of histogram rows written
-    to the finest tier."""
+    to the finest tier. `progress(done, total)` is called after each step."""
+    coarser = [
+        lambda: fill_store_hours(span),
+        lambda: fill_days(span.location_id, span.date_from, span.date_to),
+        *(
+            lambda month=month: fill_month_hours(span.location_id, month, span.hours)
+            for month in months_between(span.date_from, span.date_to)
+        ),
+    ]
+    total = 1 + len(coarser)
     written = fill_from_answers(span)
-    fill_store_hours(span)
-    fill_days(span.location_id, span.date_from, span.date_to)
-    for month in months_between(span.date_from, span.date_to):
-        fill_month_hours(span.location_id, month, span.hours)
+    if progress:
+        progress(1, total)
+    for done, step in enumerate(coarser, start=2):
+        step()
+        if progress:
+            progress(done, total)
     return written
 
 

@@ -61,14 +61,19 @@ _GROUP_EXPRESSIONS = {
 }
 
 
-def _group_value(group_by: str, row: dict):
+def _group_value(group_by: str, row: dict, prefix: str = "g"):
+    first, second = row[f"{prefix}0"], row.get(f"{prefix}1")
     if group_by == "week":
-        return f"{row['g0']}-W{row['g1']:02d}"
+        return f"{first}-W{second:02d}"
     if group_by == "month":
-        return f"{row['g0']}-{row['g1']:02d}"
+        return f"{first}-{second:02d}"
     if group_by == "day":
-        return row["g0"].isoformat()
-    return row["g0"]
+        return first.isoformat()
+    return first
+
+
+# Groupings a month of hours can answer: nothing finer than a month but the hour of day.
+_MONTH_HOUR_DIMENSIONS = {"hour", "organization", "region", "location", "touchpoint"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class ScoreQuery:
     touchpoint: str | None = None
     staff: str | None = None
     questions: tuple[str, ...] = field(default=())
+    # Pages name their organization (a superuser or someone in two chains sees several).
+    organization: str | None = None
 
     @property
     def about_staff(self) -> bool:
@@ -93,6 +100,8 @@ def scoped_locations(user, query: ScoreQuery) -> QuerySet[Location]:
         locations = locations.filter(code__in=query.locations)
     if query.region:
         locations = locations.filter(region__name=query.region)
+    if query.organization:
+        locations = locations.filter(organization__slug=query.organization)
     return locations
 
 
@@ -111,15 +120,18 @@ def thresholds_for(locations: QuerySet[Location]) -> scores.Thresholds:
     )
 
 
-def _rollup_rows(user, query: ScoreQuery, group_exprs: dict):
+def _rollup_rows(user, query: ScoreQuery, group_exprs: dict, dimensions: tuple[str, ...] = ()):
     """Summed histograms per group and question, from the smallest tiers that can answer:
     a number of rows that does not grow with the number of answers (metrics.models)."""
     locations = scoped_locations(user, query)
-    by_hour = query.group_by == "hour"
-    if query.about_staff:
+    dimensions = dimensions or (query.group_by,)
+    by_hour = "hour" in dimensions
+    if query.about_staff or "staff" in dimensions:
         parts = [(HourlyRollup if by_hour else StaffDailyRollup, "day", None)]
-    elif by_hour:
+    elif by_hour and set(dimensions) <= _MONTH_HOUR_DIMENSIONS:
         parts = _month_hour_parts(query.date_from, query.date_to)
+    elif by_hour:
+        parts = [(StoreHourRollup, "day", None)]
     else:
         parts = [(DailyRollup, "day", None)]
     merged: dict[tuple, dict] = {}
@@ -191,6 +203,36 @@ def scores_by_group(user, query: ScoreQuery) -> list[dict]:
         {"group": {query.group_by: group}, "questions": grouped[group]}
         for group in sorted(grouped, key=_sort_key)
     ]
+
+
+def figures_by(user, query: ScoreQuery, dimensions: tuple[str, ...]) -> dict[tuple, dict]:
+    """Figures per combination of groups (region × week, weekday × hour) and question:
+    {(value, value): {question: figures}}. Staff groups below the privacy threshold are
+    redacted as in scores_by_group."""
+    exprs = {
+        f"d{i}{name}": expr
+        for i, dimension in enumerate(dimensions)
+        for name, expr in _GROUP_EXPRESSIONS[dimension].items()
+    }
+    rows, locations = _rollup_rows(user, query, exprs, dimensions)
+    thresholds = thresholds_for(locations)
+    out: dict = defaultdict(dict)
+    for row in rows:
+        if not row["total"] or row["kind"] not in SCORED_KINDS:
+            continue
+        key = tuple(
+            _group_value(
+                dimension, {k[len(f"d{i}") :]: v for k, v in row.items() if k.startswith(f"d{i}")}
+            )
+            for i, dimension in enumerate(dimensions)
+        )
+        histogram = [row[f"s{f}"] for f in BIN_FIELDS[: scores.BINS[row["kind"]]]]
+        figures = scores.summarize(row["kind"], histogram, thresholds)
+        named = "staff" in dimensions and key[dimensions.index("staff")] is not None
+        if (named or query.staff is not None) and figures["n"] < thresholds.privacy:
+            figures = scores.redact_for_privacy(figures)
+        out[key][row["question"]] = figures
+    return dict(out)
 
 
 def _sort_key(value):
@@ -284,10 +326,9 @@ def ranking(user, query: ScoreQuery, question: str = "nps") -> list[dict]:
         # Answers that named nobody are not a staff member to rank.
         if question in r["questions"] and r["group"] != {"staff": None}
     ]
-    pooled_hist = [0] * len(entries[0][1]["histogram"]) if entries else []
-    for _, figures in entries:
-        if figures["histogram"] is not None:
-            pooled_hist = [a + b for a, b in zip(pooled_hist, figures["histogram"], strict=True)]
+    # Staff below the privacy threshold have no histogram to pool (nor a rank).
+    histograms = [f["histogram"] for _, f in entries if f["histogram"] is not None]
+    pooled_hist = [sum(bins) for bins in zip(*histograms, strict=True)] if histograms else []
     kind = _kind_of(question, entries)
     pooled = (
         scores.summarize(kind, pooled_hist, thresholds)["score"]

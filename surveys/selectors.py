@@ -47,3 +47,23 @@ def kiosk_configuration(kiosk: Kiosk, *, build_url=None) -> dict:
             "heartbeat_seconds": 60,
         },
     }
+
+
+def choice_labels(organization, language: str, question: str = "reason") -> dict[str, str]:
+    """The labels of a choice question's choices in `language` (else English, else the
+    key), from the organization's current default survey and its older versions: a
+    choice dropped from the survey still has answers to name."""
+    from .models import SurveyVersion
+
+    labels: dict[str, str] = {}
+    versions = SurveyVersion.objects.filter(survey__organization=organization).order_by(
+        "published_at"
+    )
+    for questions in versions.values_list("questions", flat=True):
+        for q in questions:
+            if q.get("key") != question:
+                continue
+            for choice in q.get("choices") or ():
+                text = choice.get("text") or {}
+                labels[choice["key"]] = text.get(language) or text.get("en") or choice["key"]
+    return labels

@@ -29,6 +29,17 @@ def own_cache_database(settings, worker_id):
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache(own_cache_database):
+    """Throttle windows and queued-refresh guards are keyed by ids a rolled-back test hands
+    out again, so each test starts with an empty cache."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The real hasher is slow on purpose; tests sign in often and guard nothing with it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,4 +1,5 @@
-"""People: memberships (how head office invites someone), API tokens, user accounts."""
+"""People: memberships (how head office invites someone), API tokens, user accounts and
+their preferences."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -6,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from .. import services
-from ..models import ApiToken, Membership
+from ..models import ApiToken, Membership, UserPreference
 from .tenancy import ReadOnlyAdmin, ScopedFilter, TenantAdmin, TenantForm, adopt
 
 User = get_user_model()
@@ -98,3 +99,14 @@ class UserWithMembershipsAdmin(UserAdmin):
 
     def get_inlines(self, request, obj=None):
         return self.inlines if obj is not None else []
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    """What people chose for themselves (the language switcher); like accounts, superusers'."""
+
+    list_display = ["user", "language"]
+    list_filter = ["language"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__email"]
+    raw_id_fields = ["user"]

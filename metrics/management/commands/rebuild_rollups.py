@@ -34,7 +34,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No location has the code {location!r}.")
         bar = tqdm(
             total=0,
-            unit="chunk",
+            unit="step",
             desc="rebuilding",
             file=self.stderr,
             disable=options["verbosity"] == 0,
