@@ -3,6 +3,10 @@
 Each function returns a JSON-ready figure (cxhub.charts.figure_json); pages embed it as
 data and static/cxhub/charts.js draws it with the plotly.js we serve. Labels are
 translated here, in the language of the request.
+
+Figures are built without plotly's property validation: it cost a third of a store page's
+server time (docs/benchmarks.md). The tests validate every figure the pages make instead
+(tests/dashboard/test_charts.py), so a misspelt property still fails CI.
 """
 
 import pandas as pd
@@ -15,18 +19,36 @@ PROMOTER, PASSIVE, DETRACTOR = "#1a9850", "#bdbdbd", "#d73027"
 LINE = "#2c5aa0"
 
 
-def _layout(fig: go.Figure, height: int = 320, **kw) -> dict:
-    fig.update_layout(
-        height=height,
-        margin={"l": 48, "r": 16, "t": 32, "b": 16},
-        # Above the plot: below it the legend collides with slanted date labels.
-        legend={"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
-        font={"family": "Noto Sans, system-ui, sans-serif", "size": 12},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        **kw,
+def _figure(traces: list[dict], height: int = 320, **layout) -> dict:
+    fig = go.Figure(
+        data=traces,
+        layout={
+            "height": height,
+            "margin": {"l": 48, "r": 16, "t": 32, "b": 16},
+            # Above the plot: below it the legend collides with slanted date labels.
+            "legend": {
+                "orientation": "h",
+                "x": 0,
+                "y": 1.02,
+                "xanchor": "left",
+                "yanchor": "bottom",
+            },
+            "font": {"family": "Noto Sans, system-ui, sans-serif", "size": 12},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            **layout,
+        },
+        _validate=False,
     )
     return figure_json(fig)
+
+
+def _bar(**kw) -> dict:
+    return {"type": "bar", **kw}
+
+
+def _scatter(**kw) -> dict:
+    return {"type": "scatter", **kw}
 
 
 def nps_groups() -> tuple:
@@ -45,45 +67,50 @@ def weekday_names() -> list[str]:
 def trend(frame: pd.DataFrame, question_label: str) -> dict:
     """The score with its 95 % interval as a band, over the number of answers as pale bars
     (on their own axis, drawn underneath)."""
-    fig = go.Figure()
-    fig.add_bar(x=frame["period"], y=frame["n"], name=_("Answers"), marker_color="#e3e8f0")
-    score_axis = {"yaxis": "y2"}
-    fig.add_scatter(
-        x=frame["period"],
-        y=frame["high"],
-        mode="lines",
-        line={"width": 0},
-        showlegend=False,
-        hoverinfo="skip",
-        **score_axis,
-    )
-    fig.add_scatter(
-        x=frame["period"],
-        y=frame["low"],
-        mode="lines",
-        line={"width": 0},
-        fill="tonexty",
-        fillcolor="rgba(44,90,160,0.18)",
-        # xgettext:no-python-format
-        name=_("95% interval"),
-        hoverinfo="skip",
-        **score_axis,
-    )
-    fig.add_scatter(
-        x=frame["period"],
-        y=frame["score"],
-        mode="lines+markers",
-        name=question_label,
-        line={"color": LINE, "width": 2},
-        **score_axis,
-    )
-    return _layout(
-        fig,
-        yaxis={"side": "right", "showgrid": False, "title": _("Answers"), "rangemode": "tozero"},
+    x = frame["period"]
+    return _figure(
+        [
+            _bar(x=x, y=frame["n"], name=_("Answers"), marker={"color": "#e3e8f0"}),
+            _scatter(
+                x=x,
+                y=frame["high"],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                yaxis="y2",
+            ),
+            _scatter(
+                x=x,
+                y=frame["low"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(44,90,160,0.18)",
+                # xgettext:no-python-format
+                name=_("95% interval"),
+                hoverinfo="skip",
+                yaxis="y2",
+            ),
+            _scatter(
+                x=x,
+                y=frame["score"],
+                mode="lines+markers",
+                name=question_label,
+                line={"color": LINE, "width": 2},
+                yaxis="y2",
+            ),
+        ],
+        yaxis={
+            "side": "right",
+            "showgrid": False,
+            "title": {"text": _("Answers")},
+            "rangemode": "tozero",
+        },
         yaxis2={
             "overlaying": "y",
             "side": "left",
-            "title": question_label,
+            "title": {"text": question_label},
             "tickmode": "auto",
             "showgrid": True,
             "automargin": True,
@@ -94,14 +121,20 @@ def trend(frame: pd.DataFrame, question_label: str) -> dict:
 
 def composition(frame: pd.DataFrame) -> dict:
     """Promoters, passives and detractors as shares of each period's NPS answers."""
-    fig = go.Figure()
     total = frame["n"].where(frame["n"] > 0)
-    for column, label, color in nps_groups():
-        fig.add_bar(
-            x=frame["period"], y=100 * frame[column] / total, name=label, marker_color=color
-        )
-    return _layout(
-        fig, barmode="stack", yaxis={"title": "%", "range": [0, 100]}, xaxis={"type": "category"}
+    return _figure(
+        [
+            _bar(
+                x=frame["period"],
+                y=100 * frame[column] / total,
+                name=label,
+                marker={"color": color},
+            )
+            for column, label, color in nps_groups()
+        ],
+        barmode="stack",
+        yaxis={"title": {"text": "%"}, "range": [0, 100]},
+        xaxis={"type": "category"},
     )
 
 
@@ -119,18 +152,17 @@ def heatmap(frame: pd.DataFrame, value: str, title: str) -> dict:
         .reindex(index=range(1, 8), columns=hours)
         .fillna(0)
     )
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.values.tolist(),
-            x=[f"{h:02d}h" for h in hours],
-            y=days,
-            customdata=counts.values.tolist(),
-            hovertemplate="%{y} %{x}: %{z:.1f} (n=%{customdata})<extra></extra>",
-            colorscale="RdYlGn" if value == "score" else "Blues",
-            colorbar={"title": title},
-        )
-    )
-    return _layout(fig, height=300, yaxis={"autorange": "reversed"})
+    heat = {
+        "type": "heatmap",
+        "z": grid.values.tolist(),
+        "x": [f"{h:02d}h" for h in hours],
+        "y": days,
+        "customdata": counts.values.tolist(),
+        "hovertemplate": "%{y} %{x}: %{z:.1f} (n=%{customdata})<extra></extra>",
+        "colorscale": "RdYlGn" if value == "score" else "Blues",
+        "colorbar": {"title": {"text": title}},
+    }
+    return _figure([heat], height=300, yaxis={"autorange": "reversed"})
 
 
 def bars_with_intervals(
@@ -138,61 +170,64 @@ def bars_with_intervals(
 ) -> dict:
     """One horizontal bar per group (touchpoint, region, store) with its 95 % interval."""
     frame = frame.sort_values("score", na_position="first")
-    fig = go.Figure(
-        go.Bar(
-            y=[str(g) if g is not None else _("(none)") for g in frame["group"]],
-            x=frame["score"],
-            orientation="h",
-            marker_color=LINE,
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": (frame["high"] - frame["score"]).tolist(),
-                "arrayminus": (frame["score"] - frame["low"]).tolist(),
-            },
-            customdata=frame["n"],
-            hovertemplate="%{y}: %{x:.1f} (n=%{customdata})<extra></extra>",
-        )
+    bar = _bar(
+        y=[str(g) if g is not None else _("(none)") for g in frame["group"]],
+        x=frame["score"],
+        orientation="h",
+        marker={"color": LINE},
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": (frame["high"] - frame["score"]).tolist(),
+            "arrayminus": (frame["score"] - frame["low"]).tolist(),
+        },
+        customdata=frame["n"],
+        hovertemplate="%{y}: %{x:.1f} (n=%{customdata})<extra></extra>",
     )
-    return _layout(
-        fig, height=height or max(160, 40 + 28 * len(frame)), xaxis={"title": question_label}
+    return _figure(
+        [bar],
+        height=height or max(160, 40 + 28 * len(frame)),
+        xaxis={"title": {"text": question_label}},
     )
 
 
 def lines_per_group(frame: pd.DataFrame, question_label: str) -> dict:
     """A score line per region over time."""
-    fig = go.Figure()
-    for group, rows in frame.groupby("group", dropna=False, sort=True):
-        fig.add_scatter(
+    lines = [
+        _scatter(
             x=rows["period"],
             y=rows["score"],
             mode="lines+markers",
             name=str(group) if group is not None and group == group else _("(no region)"),
         )
-    return _layout(fig, yaxis={"title": question_label}, xaxis={"type": "category"})
+        for group, rows in frame.groupby("group", dropna=False, sort=True)
+    ]
+    return _figure(lines, yaxis={"title": {"text": question_label}}, xaxis={"type": "category"})
 
 
 def reasons(rows: list[dict]) -> dict:
     """Each reason's count, split by the NPS group of the customers who picked it."""
     rows = list(reversed(rows))  # plotly draws the first row at the bottom
     labels = [r["label"] for r in rows]
-    fig = go.Figure()
+    bars = []
     for column, label, color in nps_groups():
         counts = [r[column] for r in rows]
         if any(counts):  # no legend entry for a group that named no reason
-            fig.add_bar(y=labels, x=counts, name=label, orientation="h", marker_color=color)
-    return _layout(fig, height=max(180, 60 + 28 * len(rows)), barmode="stack")
+            bars.append(
+                _bar(y=labels, x=counts, name=label, orientation="h", marker={"color": color})
+            )
+    return _figure(bars, height=max(180, 60 + 28 * len(rows)), barmode="stack")
 
 
 def volume(ranking: list[dict]) -> dict:
     """Answers per store, most first."""
     rows = sorted(ranking, key=lambda e: e["n"])
-    fig = go.Figure(
-        go.Bar(
-            y=[e["code"] for e in rows],
-            x=[e["n"] for e in rows],
-            orientation="h",
-            marker_color="#7f9cc9",
-        )
+    bar = _bar(
+        y=[e["code"] for e in rows],
+        x=[e["n"] for e in rows],
+        orientation="h",
+        marker={"color": "#7f9cc9"},
     )
-    return _layout(fig, height=max(180, 40 + 20 * len(rows)), xaxis={"title": _("Answers")})
+    return _figure(
+        [bar], height=max(180, 40 + 20 * len(rows)), xaxis={"title": {"text": _("Answers")}}
+    )
