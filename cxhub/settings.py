@@ -141,6 +141,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.reconcile_recent_task",
         "schedule": crontab(minute=30, hour=3),
     },
+    "sweep-alerts": {
+        "task": "surveys.tasks.sweep_alerts_task",
+        "schedule": env.float("ALERT_SWEEP_SECONDS", default=60.0),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

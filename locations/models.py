@@ -32,6 +32,12 @@ class Organization(models.Model):
     kiosk_idle_seconds = models.PositiveSmallIntegerField(
         default=30, help_text="A kiosk left mid-survey this long sends what it has and resets."
     )
+    case_sla_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="A service-recovery case is due this many hours after it opens."
+    )
+    contact_retention_days = models.PositiveSmallIntegerField(
+        default=90, help_text="Customers' contact details are erased this many days after."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

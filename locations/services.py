@@ -32,6 +32,7 @@ class ServiceError(ValueError):
 
 
 def create_organization(*, name: str, slug: str, default_language: str = "en") -> Organization:
+    from surveys.recovery import create_default_rules
     from surveys.services import create_default_survey
 
     if Organization.objects.filter(slug=slug).exists():
@@ -43,6 +44,7 @@ def create_organization(*, name: str, slug: str, default_language: str = "en") -
         organization.default_survey = create_default_survey(organization=organization)
         organization.save(update_fields=["default_survey"])
         touchpoint_for(organization, DEFAULT_TOUCHPOINT)
+        create_default_rules(organization)
     return organization
 
 

@@ -15,7 +15,19 @@ from locations.admin.tenancy import ReadOnlyAdmin, ScopedFilter, TenantAdmin, Te
 
 from . import default_survey
 from .definition import DefinitionError, check_definition
-from .models import Answer, ContactDetails, Survey, SurveyResponse, SurveyVersion
+from .models import (
+    Alert,
+    AlertRule,
+    Answer,
+    Case,
+    CaseNote,
+    ContactDetails,
+    Survey,
+    SurveyResponse,
+    SurveyVersion,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .services import publish_survey
 
 
@@ -208,3 +220,60 @@ class ContactDetailsAdmin(ReadOnlyAdmin):
     @admin.display(description="location", ordering="response__location__code")
     def location(self, contact):
         return contact.response.location
+
+
+# --- closing the loop -------------------------------------------------------------------------
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(TenantAdmin):
+    list_display = ["kind", "location", "enabled", "threshold", "window_minutes", "escalate"]
+    list_filter = ["kind", "enabled", ("location", ScopedFilter)]
+    list_select_related = ["location"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["fired_at", "location", "rule", "summary"]
+    list_filter = ["rule__kind", ("location", ScopedFilter)]
+    list_select_related = ["location", "rule"]
+    date_hierarchy = "fired_at"
+
+
+class CaseNoteInline(admin.TabularInline):
+    model = CaseNote
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "author", "text"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "location", "status", "owner", "opened_at", "due_at", "outcome"]
+    list_filter = ["status", "outcome", ("location", ScopedFilter)]
+    list_select_related = ["location", "owner"]
+    inlines = [CaseNoteInline]
+
+
+@admin.register(CaseNote)
+class CaseNoteAdmin(ReadOnlyAdmin):
+    tenant_field = "case__organization"
+    list_display = ["case", "author", "created_at"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantAdmin):
+    list_display = ["url", "is_active", "consecutive_failures", "disabled_at"]
+    list_filter = ["is_active"]
+    readonly_fields = ["secret", "consecutive_failures", "disabled_at"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    tenant_field = "endpoint__organization"
+    list_display = ["alert", "endpoint", "attempts", "last_status", "delivered_at", "gave_up_at"]
+    list_select_related = ["alert", "endpoint"]

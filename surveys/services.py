@@ -11,7 +11,7 @@ from django.utils import timezone
 from locations.models import Kiosk, Organization
 from metrics import services as metrics_services
 
-from . import default_survey
+from . import default_survey, recovery
 from .definition import check_definition
 from .ingest import CleanResponse, IngestContext, body_digest, check_response, parse_id
 from .models import Answer, ContactDetails, Survey, SurveyResponse, SurveyVersion
@@ -282,6 +282,8 @@ def _insert(
     buckets = {(r.location_id, r.local_day, r.local_hour) for r in responses}
     metrics_services.mark_dirty(buckets)
     transaction.on_commit(lambda: metrics_services.request_refresh(buckets))
+    ids = [r.pk for r in responses]
+    transaction.on_commit(lambda: recovery.request_alert_check(ids))
     return responses
 
 

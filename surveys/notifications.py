@@ -1,0 +1,66 @@
+"""Telling people: an alert by e-mail to the store's managers (and the region's manager for
+escalations), in each reader's language, and to every webhook of the organization."""
+
+from collections import defaultdict
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from locations.models import Role
+from locations.selectors import saved_language
+
+from . import webhooks
+from .models import Alert
+
+
+def recipients(alert: Alert) -> list:
+    """Active people with an e-mail address who manage the alert's store, plus the region's
+    managers when the rule escalates."""
+    roles = {"memberships__role": Role.STORE_MANAGER, "memberships__location": alert.location}
+    people = get_user_model().objects.filter(is_active=True, **roles).exclude(email="")
+    if alert.rule.escalate and alert.location.region_id:
+        people = people | get_user_model().objects.filter(
+            is_active=True,
+            memberships__role=Role.REGIONAL_MANAGER,
+            memberships__region_id=alert.location.region_id,
+        ).exclude(email="")
+    return list(people.distinct().order_by("pk"))
+
+
+def notify(alert_id: int) -> int:
+    """E-mail the alert (one message per language) and queue its webhooks; returns how
+    many people were written to."""
+    alert = Alert.objects.select_related(
+        "rule", "location__region", "organization", "response__staff", "response__case"
+    ).get(pk=alert_id)
+    by_language = defaultdict(list)
+    for person in recipients(alert):
+        language = saved_language(person) or alert.organization.default_language
+        by_language[language].append(person.email)
+    context = {"alert": alert, "case": _case(alert), "site_url": settings.SITE_URL.rstrip("/")}
+    for language, addresses in sorted(by_language.items()):
+        with translation.override(language):
+            subject = render_to_string("email/alert_subject.txt", context).strip()
+            message = EmailMultiAlternatives(
+                subject, render_to_string("email/alert.txt", context), to=addresses
+            )
+            message.attach_alternative(render_to_string("email/alert.html", context), "text/html")
+            message.send()
+    for delivery in webhooks.queue_deliveries(alert):
+        _deliver_later(delivery.pk)
+    return sum(len(a) for a in by_language.values())
+
+
+def _case(alert: Alert):
+    response = alert.response
+    return getattr(response, "case", None) if response is not None else None
+
+
+def _deliver_later(delivery_id: int) -> None:
+    from .tasks import deliver_webhook_task
+
+    transaction.on_commit(lambda: deliver_webhook_task.delay(delivery_id))

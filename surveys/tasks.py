@@ -1,0 +1,40 @@
+"""Celery adapters for closing the loop: each task is one service call."""
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from . import notifications, recovery, webhooks
+
+RETRYING = {
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
+
+
+@shared_task(**RETRYING)
+def check_alerts_task(response_ids: list[str]) -> int:
+    return len(recovery.check_responses(response_ids))
+
+
+@shared_task(**RETRYING)
+def sweep_alerts_task() -> int:
+    return recovery.sweep_unchecked()
+
+
+@shared_task(**RETRYING)
+def notify_alert_task(alert_id: int) -> int:
+    return notifications.notify(alert_id)
+
+
+@shared_task(**RETRYING)
+def deliver_webhook_task(delivery_id: int) -> str:
+    # A failed attempt schedules the next itself (rather than raising for Celery's retry),
+    # so the delivery log counts every attempt and no failure propagates to the caller.
+    outcome, attempts = webhooks.deliver(delivery_id)
+    if outcome == webhooks.RETRY:
+        deliver_webhook_task.apply_async(
+            [delivery_id], countdown=webhooks.backoff_seconds(attempts)
+        )
+    return outcome

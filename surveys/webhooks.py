@@ -1,0 +1,135 @@
+"""Signed webhooks: every alert, POSTed as JSON to each active endpoint of its organization.
+
+Signature (docs/webhooks.md): `X-CXHub-Signature: t=<unix seconds>,v1=<hex>` where hex is
+HMAC-SHA256 of "<t>.<raw body>" with the endpoint's secret. Receivers recompute it, compare
+in constant time and refuse a timestamp more than five minutes away (replay).
+"""
+
+import hashlib
+import hmac
+import json
+import time
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
+
+from .models import Alert, WebhookDelivery, WebhookEndpoint
+
+MAX_ATTEMPTS = 8
+DISABLE_AFTER_FAILURES = 20  # consecutive, across deliveries
+TIMEOUT_SECONDS = 5.0
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300, now=None) -> bool:
+    """What a receiver does (and our tests do): the signature matches and is recent."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now or time.time()) - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+def payload(alert: Alert) -> dict:
+    """The one webhook format. Customers' contact details are never sent."""
+    response = alert.response
+    case = getattr(response, "case", None) if response else None
+    return {
+        "event": "alert.fired",
+        "alert_id": alert.pk,
+        "organization": alert.organization.slug,
+        "rule": alert.rule.kind,
+        "fired_at": alert.fired_at.isoformat(),
+        "summary": alert.summary,
+        "location": {"code": alert.location.code, "name": alert.location.name},
+        "response": None
+        if response is None
+        else {
+            "id": str(response.pk),
+            "submitted_at": response.submitted_at.isoformat(),
+            "language": response.language,
+            "staff": response.staff.code if response.staff else None,
+            "answers": {a.question: a.value for a in response.answers.all() if a.kind != "contact"},
+        },
+        "case": None
+        if case is None
+        else {
+            "id": case.pk,
+            "due_at": case.due_at.isoformat(),
+            "url": f"{settings.SITE_URL.rstrip('/')}/cases/{case.pk}/",
+        },
+    }
+
+
+def queue_deliveries(alert: Alert) -> list[WebhookDelivery]:
+    endpoints = WebhookEndpoint.objects.filter(
+        organization_id=alert.organization_id, is_active=True
+    )
+    return [
+        WebhookDelivery.objects.get_or_create(endpoint=endpoint, alert=alert)[0]
+        for endpoint in endpoints
+    ]
+
+
+RETRY = "retry"
+
+
+def backoff_seconds(attempts: int) -> int:
+    """15 s, 30 s, 1 min … up to ~17 min between tries: receivers go down for minutes."""
+    return min(15 * 2 ** (attempts - 1), 1024)
+
+
+def deliver(delivery_id: int) -> tuple[str, int]:
+    """One attempt. Returns ("delivered" | "done" | "gave up" | "retry", attempts so far);
+    "done" when nothing is left to do (delivered before, given up, endpoint disabled)."""
+    delivery = WebhookDelivery.objects.select_related(
+        "endpoint",
+        "alert__rule",
+        "alert__location",
+        "alert__organization",
+        "alert__response__staff",
+    ).get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if delivery.delivered_at or delivery.gave_up_at or not endpoint.is_active:
+        return "done", delivery.attempts
+    body = json.dumps(payload(delivery.alert), ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "CXHub-Webhook/1",
+        "X-CXHub-Delivery": str(delivery.pk),
+        "X-CXHub-Event": "alert.fired",
+        "X-CXHub-Signature": sign(endpoint.secret, int(time.time()), body),
+    }
+    delivery.attempts += 1
+    delivery.last_attempt_at = timezone.now()
+    try:
+        answer = httpx.post(endpoint.url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        delivery.last_status, delivery.last_error = answer.status_code, ""
+        ok = 200 <= answer.status_code < 300
+    except httpx.HTTPError as error:
+        delivery.last_status, delivery.last_error, ok = None, str(error)[:300], False
+    if ok:
+        delivery.delivered_at = timezone.now()
+        delivery.save()
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
+        return "delivered", delivery.attempts
+    endpoint.consecutive_failures += 1
+    fields = ["consecutive_failures"]
+    if endpoint.consecutive_failures >= DISABLE_AFTER_FAILURES:
+        endpoint.is_active, endpoint.disabled_at = False, timezone.now()
+        fields += ["is_active", "disabled_at"]
+    endpoint.save(update_fields=fields)
+    if delivery.attempts >= MAX_ATTEMPTS or not endpoint.is_active:
+        delivery.gave_up_at = timezone.now()
+        delivery.save()
+        return "gave up", delivery.attempts
+    delivery.save()
+    return RETRY, delivery.attempts

@@ -1,0 +1,264 @@
+"""Closing the loop: unhappy answers fire their rules once, open a case, reach the store's
+managers by e-mail and every webhook, signed, retried and given up on as documented."""
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import time_machine
+from django.core import mail
+
+from locations.models import Role
+from surveys import recovery, webhooks
+from surveys.models import Alert, AlertRule, Case, RuleKind, WebhookDelivery, WebhookEndpoint
+from surveys.services import publish_survey
+from tests.factories import MembershipFactory, RegionFactory, StaffMemberFactory, a_response
+
+URL = "/api/v1/kiosk/responses/"
+NOW = dt.datetime(2026, 11, 22, 5, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=True):
+        yield
+
+
+@pytest.fixture
+def rules(store):
+    store.region = RegionFactory(organization=store.organization, name="South")
+    store.save(update_fields=["region"])
+    return {rule.kind: rule for rule in recovery.create_default_rules(store.organization)}
+
+
+@pytest.fixture
+def managers(store, rules):
+    return {
+        "store": MembershipFactory(
+            organization=store.organization, role=Role.STORE_MANAGER, location=store
+        ).user,
+        "region": MembershipFactory(
+            organization=store.organization, role=Role.REGIONAL_MANAGER, region=store.region
+        ).user,
+    }
+
+
+@pytest.fixture
+def submit(kiosk_client, django_capture_on_commit_callbacks):
+    def post(body):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = kiosk_client.post(URL, body, format="json")
+        assert response.status_code in (200, 201), response.content
+        return body
+
+    return post
+
+
+def test_a_detractor_fires_its_rule_once_opens_a_case_and_emails_the_store_manager(
+    submit, managers, store
+):
+    StaffMemberFactory(location=store, code="NV-7", display_name="Lan")
+    body = submit({**a_response(nps=3, csat=4, comment="Đợi quá lâu"), "staff": "NV-7"})
+    submit(body)  # the kiosk resent it
+    recovery.check_responses([body["id"]])  # and a retried task checks it again
+
+    alert = Alert.objects.get()
+    assert alert.rule.kind == RuleKind.DETRACTOR
+    case = Case.objects.get()
+    assert (case.response_id.hex, case.status) == (body["id"].replace("-", ""), "open")
+    assert case.due_at - case.opened_at == dt.timedelta(hours=24)
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [managers["store"].email]
+    assert store.code in message.subject
+    assert "nps: 3" in message.body and "Lan" in message.body
+    assert f"/cases/{case.pk}/" in message.body
+    assert message.alternatives[0][1] == "text/html"
+
+
+def test_a_happy_customer_fires_nothing_and_opens_no_case(submit, managers):
+    submit(a_response(nps=9, csat=5, ces=7))
+
+    assert not Alert.objects.exists()
+    assert not Case.objects.exists()
+    assert not mail.outbox
+
+
+def test_a_store_can_switch_a_rule_off_for_itself(submit, managers, store, rules):
+    AlertRule.objects.create(
+        organization=store.organization, location=store, kind=RuleKind.DETRACTOR, enabled=False
+    )
+
+    submit(a_response(nps=2))
+
+    assert not Alert.objects.exists()
+
+
+def test_a_store_can_tighten_a_threshold_for_itself(submit, managers, store, rules):
+    AlertRule.objects.create(
+        organization=store.organization, location=store, kind=RuleKind.LOW_CSAT, threshold=3
+    )
+
+    submit(a_response(nps=8, csat=3))
+
+    assert [a.rule.kind for a in Alert.objects.all()] == [RuleKind.LOW_CSAT]
+
+
+def test_three_unhappy_customers_within_an_hour_escalate_once_to_the_regional_manager(
+    submit, managers
+):
+    for minutes in (0, 20, 40, 50):
+        with time_machine.travel(NOW + dt.timedelta(minutes=minutes), tick=False):
+            submit(a_response(nps=1))
+
+    bursts = Alert.objects.filter(rule__kind=RuleKind.UNHAPPY_BURST)
+    assert bursts.count() == 1
+    escalation = [m for m in mail.outbox if "3 unhappy" in m.body]
+    assert len(escalation) == 1
+    assert set(escalation[0].to) == {managers["store"].email, managers["region"].email}
+
+
+def test_unhappy_customers_spread_over_more_than_an_hour_do_not_make_a_burst(submit, managers):
+    for minutes in (0, 45, 110):
+        with time_machine.travel(NOW + dt.timedelta(minutes=minutes), tick=False):
+            submit(a_response(nps=1))
+
+    assert not Alert.objects.filter(rule__kind=RuleKind.UNHAPPY_BURST).exists()
+
+
+def test_a_customer_who_asks_to_be_contacted_fires_the_contact_rule(submit, managers, store, rules):
+    survey = store.organization.default_survey
+    contact = {
+        "key": "contact",
+        "kind": "contact",
+        "text": {"vi": "Liên hệ", "th": "ติดต่อ", "en": "Contact me"},
+    }
+    survey.questions = [*survey.questions, contact]
+    survey.save()
+    publish_survey(survey=survey)
+
+    submit(a_response(nps=8, contact={"consent": True, "phone": "0901234567"}))
+
+    assert [a.rule.kind for a in Alert.objects.all()] == [RuleKind.CONTACT_REQUEST]
+    assert Case.objects.count() == 1
+    assert "0901234567" not in mail.outbox[0].body  # contact details stay on the case page
+
+
+def test_the_sweep_checks_responses_whose_check_was_never_queued(submit, managers, monkeypatch):
+    monkeypatch.setattr(recovery, "request_alert_check", lambda ids: None)  # broker down
+    submit(a_response(nps=0))
+    assert not Alert.objects.exists()
+
+    recovery.sweep_unchecked()
+    recovery.sweep_unchecked()
+
+    assert Alert.objects.count() == 1
+    assert Case.objects.count() == 1
+
+
+# --- webhooks against a real receiver on 127.0.0.1 ----------------------------------------------
+
+
+class Receiver:
+    """An HTTP server that verifies each signature and answers with the next planned status."""
+
+    def __init__(self, secret: str, statuses: list[int]):
+        self.secret, self.statuses, self.received = secret, list(statuses), []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                signed = webhooks.verify(receiver.secret, self.headers["X-CXHub-Signature"], body)
+                receiver.received.append((signed, json.loads(body)))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status if signed else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver(store):
+    made = []
+
+    def make(statuses=()):
+        endpoint = WebhookEndpoint.objects.create(organization=store.organization, url="http://x")
+        server = Receiver(endpoint.secret, statuses)
+        endpoint.url = server.url
+        endpoint.save(update_fields=["url"])
+        made.append(server)
+        return endpoint, server
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def test_an_alert_reaches_the_webhook_signed_with_the_endpoint_secret(submit, managers, receiver):
+    _, server = receiver()
+
+    body = submit(a_response(nps=2, comment="Bàn bẩn"))
+
+    assert len(server.received) == 1
+    signed, payload = server.received[0]
+    assert signed
+    assert payload["event"] == "alert.fired"
+    assert payload["rule"] == "detractor"
+    assert payload["response"]["id"] == body["id"]
+    assert payload["response"]["answers"]["comment"] == "Bàn bẩn"
+    assert payload["case"]["url"].endswith(f"/cases/{Case.objects.get().pk}/")
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.attempts, delivery.last_status) == (1, 200)
+    assert delivery.delivered_at is not None
+
+
+def test_a_failing_receiver_is_retried_until_it_takes_the_alert(submit, managers, receiver):
+    endpoint, server = receiver(statuses=[500, 503])
+
+    submit(a_response(nps=2))
+
+    assert [signed for signed, _ in server.received] == [True, True, True]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 3 and delivery.delivered_at is not None
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 0
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_on_and_then_disabled(
+    submit, managers, receiver, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "DISABLE_AFTER_FAILURES", 12)
+    endpoint, server = receiver(statuses=[500] * 50)
+
+    submit(a_response(nps=2))
+    first = WebhookDelivery.objects.get()
+    assert first.attempts == webhooks.MAX_ATTEMPTS
+    assert first.gave_up_at is not None and first.delivered_at is None
+
+    submit(a_response(nps=1))  # a second alert: four more failures reach the limit
+
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and endpoint.disabled_at is not None
+    assert len(server.received) == 12
+
+
+def test_a_signature_is_refused_when_the_body_or_the_time_is_not_what_was_signed():
+    header = webhooks.sign("s3cret", 1_800_000_000, b'{"a":1}')
+
+    assert webhooks.verify("s3cret", header, b'{"a":1}', now=1_800_000_100)
+    assert not webhooks.verify("s3cret", header, b'{"a":2}', now=1_800_000_100)
+    assert not webhooks.verify("other", header, b'{"a":1}', now=1_800_000_100)
+    assert not webhooks.verify("s3cret", header, b'{"a":1}', now=1_800_000_400)  # replayed
+    assert not webhooks.verify("s3cret", "nonsense", b'{"a":1}')
