@@ -164,13 +164,13 @@ def store_ranking(user, scope: Scope, period: Period, question: str) -> list[dic
     """Stores ranked by shrunk score, with raw score, interval, n, region, name and the
     change against the previous period."""
     ranked = selectors.ranking(user, scope.query(period, "location"), question)
-    changes = {
-        entry["group"]["location"]: entry
-        for entry in selectors.compare_periods(
-            user,
-            scope.query(period, "location", questions=(question,)),
-            scope.query(period.previous, "location", questions=(question,)),
+    # The current figures are the ranking's own; only the previous period is read again.
+    before = {
+        r["group"]["location"]: r["questions"][question]
+        for r in selectors.scores_by_group(
+            user, scope.query(period.previous, "location", questions=(question,))
         )
+        if question in r["questions"]
     }
     places = {
         loc.code: loc
@@ -182,15 +182,15 @@ def store_ranking(user, scope: Scope, period: Period, question: str) -> list[dic
     for entry in ranked:
         code = entry["group"]["location"]
         place = places.get(code)
-        compared = changes.get(code) or {}
+        previous = before.get(code)
         out.append(
             {
                 **entry,
                 "code": code,
                 "name": place.name if place else code,
                 "region": place.region.name if place and place.region else None,
-                "previous": compared.get("previous"),
-                "change": compared.get("change"),
+                "previous": previous,
+                "change": scores.compare(entry, previous) if previous else None,
             }
         )
     return out

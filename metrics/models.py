@@ -10,7 +10,8 @@ with the number of answers:
 - `DailyRollup`: a location's day without staff (chain-wide reads over a year);
 - `StaffDailyRollup`: a location's day per staff member (staff tables and rankings);
 - `MonthHourRollup`: a location's hour of day over a calendar month (hour-of-day reads
-  over months, for a region or the chain).
+  over months, for a region or the chain);
+- `ChoiceDailyRollup`: a location's day of choice counts (reasons across the chain).
 
 `DirtyBucket` lists the buckets whose raw rows changed since they were last computed.
 
@@ -241,6 +242,39 @@ class ChoiceRollup(Scope):
 
     def __str__(self):
         return f"{self.question}={self.choice} @ {self.location_id} {self.day} {self.hour}h"
+
+
+class ChoiceDailyRollup(models.Model):
+    """ChoiceRollup summed over a location's day, without staff or hour: the chain's reasons
+    over a month read a few rows per store and day, whatever the volume."""
+
+    organization = models.ForeignKey(
+        "locations.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    location = models.ForeignKey(
+        "locations.Location", models.CASCADE, related_name="+", db_index=False
+    )
+    touchpoint = models.ForeignKey(
+        "locations.Touchpoint", models.CASCADE, related_name="+", db_index=False
+    )
+    question = models.SlugField(max_length=60, db_index=False)
+    choice = models.SlugField(max_length=60, db_index=False)
+    day = models.DateField()
+    promoters = models.PositiveIntegerField(default=0)
+    passives = models.PositiveIntegerField(default=0)
+    detractors = models.PositiveIntegerField(default=0)
+    unrated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "day", "touchpoint", "question", "choice"],
+                name="metrics_choicedailyrollup_one_row",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.question}={self.choice} @ {self.location_id} {self.day}"
 
 
 class DirtyBucket(models.Model):

@@ -16,6 +16,7 @@ from datetime import date
 from django.db import connection
 
 from .models import (
+    ChoiceDailyRollup,
     ChoiceRollup,
     DailyRollup,
     HourlyRollup,
@@ -139,7 +140,8 @@ def fill_store_hours(span: Span) -> None:
 
 
 def fill_days(location_id: int | None, date_from: date, date_to: date) -> None:
-    """DailyRollup and StaffDailyRollup for whole days (after their hours are filled)."""
+    """DailyRollup, StaffDailyRollup and ChoiceDailyRollup for whole days (after their
+    hours are filled)."""
     where, params = Span(location_id, date_from, date_to).where()
     with connection.cursor() as cursor:
         _replace(
@@ -150,6 +152,17 @@ def fill_days(location_id: int | None, date_from: date, date_to: date) -> None:
             f"SELECT organization_id, location_id, touchpoint_id, question, kind, day, "
             f"sum(n), {_SUM_BINS} FROM {_table(StoreHourRollup)} WHERE {where} "
             f"GROUP BY organization_id, location_id, touchpoint_id, question, kind, day",
+            params,
+        )
+        choices = "organization_id, location_id, touchpoint_id, question, choice, day"
+        counts = "promoters, passives, detractors, unrated"
+        _replace(
+            cursor,
+            _table(ChoiceDailyRollup),
+            (where, params),
+            f"{choices}, {counts}",
+            f"SELECT {choices}, sum(promoters), sum(passives), sum(detractors), sum(unrated) "
+            f"FROM {_table(ChoiceRollup)} WHERE {where} GROUP BY {choices}",
             params,
         )
         _replace(

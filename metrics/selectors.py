@@ -23,6 +23,7 @@ from locations.selectors import visible_locations
 
 from . import rollup_sql, scores
 from .models import (
+    ChoiceDailyRollup,
     ChoiceRollup,
     DailyRollup,
     HourlyRollup,
@@ -358,15 +359,21 @@ def _kind_of(question: str, entries) -> str | None:
 
 def reason_counts(user, query: ScoreQuery, question: str = "reason") -> list[dict]:
     """How often each choice was picked, split by the NPS group of the same response,
-    most complained-about (by detractors) first."""
+    most complained-about (by detractors) first. Per staff member from the hourly tier,
+    otherwise from the daily one."""
+    model = ChoiceRollup if query.staff is not None else ChoiceDailyRollup
+    rows = model.objects.filter(
+        location__in=scoped_locations(user, query),
+        day__gte=query.date_from,
+        day__lte=query.date_to,
+        question=question,
+    )
+    if query.touchpoint:
+        rows = rows.filter(touchpoint__name=query.touchpoint)
+    if query.staff is not None:
+        rows = rows.filter(staff__code=query.staff)
     rows = (
-        ChoiceRollup.objects.filter(
-            location__in=scoped_locations(user, query),
-            day__gte=query.date_from,
-            day__lte=query.date_to,
-            question=question,
-        )
-        .values("choice")
+        rows.values("choice")
         .annotate(
             promoters=Sum("promoters"),
             passives=Sum("passives"),
@@ -375,10 +382,6 @@ def reason_counts(user, query: ScoreQuery, question: str = "reason") -> list[dic
         )
         .order_by()
     )
-    if query.touchpoint:
-        rows = rows.filter(touchpoint__name=query.touchpoint)
-    if query.staff is not None:
-        rows = rows.filter(staff__code=query.staff)
     out = [
         {**row, "total": row["promoters"] + row["passives"] + row["detractors"] + row["unrated"]}
         for row in rows

@@ -12,6 +12,7 @@ from django.db.models import Sum
 from locations.models import Location, Role
 from metrics import selectors, services
 from metrics.models import (
+    ChoiceDailyRollup,
     ChoiceRollup,
     DailyRollup,
     HourlyRollup,
@@ -105,9 +106,29 @@ def test_each_coarser_tier_is_the_hourly_tier_summed_after_refreshes_and_after_a
         dt.date(2026, 11, 1),
     }
 
-    finest = (table(HourlyRollup), table(ChoiceRollup))
+    choice_days = defaultdict(lambda: [0, 0, 0, 0])
+    for row in ChoiceRollup.objects.values():
+        key = tuple(row[k] for k in ("location_id", "touchpoint_id", "question", "choice", "day"))
+        for i, name in enumerate(("promoters", "passives", "detractors", "unrated")):
+            choice_days[key][i] += row[name]
+    assert {
+        tuple(r[:5]): list(r[5:])
+        for r in ChoiceDailyRollup.objects.values_list(
+            "location_id",
+            "touchpoint_id",
+            "question",
+            "choice",
+            "day",
+            "promoters",
+            "passives",
+            "detractors",
+            "unrated",
+        )
+    } == dict(choice_days)
+
+    finest = (table(HourlyRollup), table(ChoiceRollup), table(ChoiceDailyRollup))
     services.rebuild_rollups()
-    assert (table(HourlyRollup), table(ChoiceRollup)) == finest
+    assert (table(HourlyRollup), table(ChoiceRollup), table(ChoiceDailyRollup)) == finest
     assert {model: table(model) for model in expected()} == after_refreshes
 
 
