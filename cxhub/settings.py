@@ -145,6 +145,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.sweep_alerts_task",
         "schedule": env.float("ALERT_SWEEP_SECONDS", default=60.0),
     },
+    "check-silent-kiosks": {
+        "task": "surveys.tasks.check_silent_kiosks_task",
+        "schedule": 300.0,
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -268,6 +272,14 @@ CONTENT_SECURITY_POLICY = {
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CXHub <cxhub@localhost>")
+# SMTP (with django.core.mail.backends.smtp.EmailBackend).
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# With django.core.mail.backends.filebased.EmailBackend: one file per message, here.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {

@@ -8,13 +8,14 @@ case for an unhappy response, and queues the notifications of the alerts it crea
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from locations.models import Location
+from locations.models import Kiosk, Location
 
 from .models import (
     RESPONSE_RULES,
@@ -35,6 +36,12 @@ DEFAULT_RULES = (
     {"kind": RuleKind.LOW_CES, "threshold": 3},
     {"kind": RuleKind.CONTACT_REQUEST},
     {"kind": RuleKind.UNHAPPY_BURST, "threshold": 3, "window_minutes": 60, "escalate": True},
+    {
+        "kind": RuleKind.KIOSK_SILENT,
+        "window_minutes": 120,
+        "opens_at": time(8),
+        "closes_at": time(22),
+    },
 )
 UNHAPPY_KINDS = tuple(RESPONSE_RULES)
 
@@ -228,3 +235,44 @@ def sweep_unchecked(*, since: timedelta = timedelta(minutes=15)) -> int:
             loosest |= Q(answers__kind=question_kind, answers__score__lte=worst)
     ids = list(recent.filter(loosest).values_list("pk", flat=True).distinct())
     return len(check_responses(ids))
+
+
+# --- silent kiosks ------------------------------------------------------------------------------
+
+
+def check_silent_kiosks() -> list[Alert]:
+    """Fire for each kiosk that has not been heard from for the rule's window while its
+    store was open. Silence overnight does not count: the window starts at opening time at
+    the earliest. One alert per silence (its start), however often beat checks."""
+    now = timezone.now()
+    kiosks = list(
+        Kiosk.objects.filter(revoked_at__isnull=True, location__is_active=True).select_related(
+            "location"
+        )
+    )
+    rules = effective_rules(k.location_id for k in kiosks)
+    created = []
+    for kiosk in kiosks:
+        rule = rules.get(kiosk.location_id, {}).get(RuleKind.KIOSK_SILENT)
+        last = kiosk.last_seen_at or kiosk.registered_at
+        if rule is None or last is None:
+            continue
+        local_now = now.astimezone(ZoneInfo(kiosk.location.timezone))
+        opening, closing = rule.opens_at or time(8), rule.closes_at or time(22)
+        opens = local_now.replace(hour=opening.hour, minute=opening.minute, second=0, microsecond=0)
+        if local_now < opens or local_now.time() >= closing:
+            continue
+        silent_since = max(last, opens)
+        if now - silent_since < timedelta(minutes=rule.window_minutes):
+            continue
+        alert = _fire(
+            rule,
+            kiosk.location,
+            window_start=last,
+            summary=f"The kiosk {kiosk.name or kiosk.public_id} at {kiosk.location.code} "
+            f"has been silent since {last:%Y-%m-%d %H:%M} UTC",
+        )
+        if alert:
+            created.append(alert)
+            _queue_notifications(alert)
+    return created

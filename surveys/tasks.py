@@ -24,6 +24,11 @@ def sweep_alerts_task() -> int:
 
 
 @shared_task(**RETRYING)
+def check_silent_kiosks_task() -> int:
+    return len(recovery.check_silent_kiosks())
+
+
+@shared_task(**RETRYING)
 def notify_alert_task(alert_id: int) -> int:
     return notifications.notify(alert_id)
 

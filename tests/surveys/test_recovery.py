@@ -262,3 +262,28 @@ def test_a_signature_is_refused_when_the_body_or_the_time_is_not_what_was_signed
     assert not webhooks.verify("other", header, b'{"a":1}', now=1_800_000_100)
     assert not webhooks.verify("s3cret", header, b'{"a":1}', now=1_800_000_400)  # replayed
     assert not webhooks.verify("s3cret", "nonsense", b'{"a":1}')
+
+
+@pytest.mark.parametrize(
+    ("last_seen_local", "now_local", "fires"),
+    [
+        ("2026-11-22T09:00", "2026-11-22T11:30", True),  # silent 2 h 30 while open
+        ("2026-11-22T10:00", "2026-11-22T11:30", False),  # only 1 h 30
+        ("2026-11-21T21:00", "2026-11-22T09:00", False),  # overnight: open for 1 h only
+        ("2026-11-21T21:00", "2026-11-22T10:30", True),  # open for 2 h 30, still silent
+        ("2026-11-22T12:00", "2026-11-22T22:30", False),  # closed now
+    ],
+)
+def test_a_kiosk_silent_for_two_hours_while_the_store_is_open_fires_once(
+    kiosk, managers, last_seen_local, now_local, fires
+):
+    zone = dt.timezone(dt.timedelta(hours=7))  # Hồ Chí Minh City
+    kiosk.last_seen_at = dt.datetime.fromisoformat(last_seen_local).replace(tzinfo=zone)
+    kiosk.save(update_fields=["last_seen_at"])
+
+    with time_machine.travel(dt.datetime.fromisoformat(now_local).replace(tzinfo=zone), tick=False):
+        recovery.check_silent_kiosks()
+        recovery.check_silent_kiosks()
+
+    silent = Alert.objects.filter(rule__kind=RuleKind.KIOSK_SILENT)
+    assert silent.count() == (1 if fires else 0)
