@@ -149,6 +149,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.check_silent_kiosks_task",
         "schedule": 300.0,
     },
+    "escalate-overdue-cases": {
+        "task": "surveys.tasks.escalate_overdue_cases_task",
+        "schedule": 300.0,
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

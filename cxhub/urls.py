@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/v1/kiosk/", include((kiosk_api, "kiosk"))),
     path("kiosk/", include("surveys.kiosk_urls")),
     path("dashboard/", include("metrics.urls")),
+    path("cases/", include("surveys.case_urls")),
     path("api/v1/metrics/scores/", metrics_api.ScoresApi.as_view(), name="metrics-scores"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline one.

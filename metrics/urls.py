@@ -9,6 +9,7 @@ EXPORT = "export/<str:table>.<str:fmt>"
 urlpatterns = [
     path("", views.DashboardHome.as_view(), name="home"),
     path("<slug:org>/", views.OverviewPage.as_view(), name="organization"),
+    path("<slug:org>/cases/", views.CaseTablePage.as_view(), name="cases"),
     path(f"<slug:org>/{EXPORT}", views.ExportView.as_view(), name="organization-export"),
     path("<slug:org>/regions/<int:region>/", views.OverviewPage.as_view(), name="region"),
     path(

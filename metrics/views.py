@@ -15,6 +15,7 @@ from locations.selectors import (
     visible_locations,
     visible_organizations,
 )
+from surveys import cases
 from surveys.selectors import choice_labels
 
 from . import charts, dashboards, exports
@@ -272,6 +273,7 @@ class StorePage(ScopedView):
             "cards": dashboards.score_cards(user, scope, period),
             "staff": dashboards.staff_table(user, scope, period, question),
             "comments": dashboards.latest_comments(user, scope, period),
+            "open_cases": cases.open_case_count(user, self.location),
             "panels": panels,
         }
         return render(request, "dashboard/store.html", context)
@@ -303,6 +305,20 @@ class StaffPage(ScopedView):
             ],
         }
         return render(request, "dashboard/staff.html", context)
+
+
+class CaseTablePage(ScopedView):
+    """Head office: service recovery per store — cases opened, still open, overdue, the
+    median time to first action and to closing, and the share of resolved cases recovered."""
+
+    def get(self, request, org):
+        if not self.resolve(request, org):
+            return self.bad_filters(request)
+        period = self.filters.period
+        rows = cases.cases_by_store(
+            request.user, self.organization, period.date_from, period.date_to
+        )
+        return render(request, "dashboard/cases.html", {**self.base_context(), "rows": rows})
 
 
 class ExportView(ScopedView):

@@ -64,3 +64,29 @@ def _deliver_later(delivery_id: int) -> None:
     from .tasks import deliver_webhook_task
 
     transaction.on_commit(lambda: deliver_webhook_task.delay(delivery_id))
+
+
+def notify_escalations(cases) -> int:
+    """Tell each overdue case's region managers (head office when the store has no region)
+    that it is past due; returns how many messages were sent."""
+    sent = 0
+    for case in cases:
+        people = get_user_model().objects.filter(is_active=True).exclude(email="")
+        if case.location.region_id:
+            people = people.filter(
+                memberships__role=Role.REGIONAL_MANAGER,
+                memberships__region_id=case.location.region_id,
+            )
+        else:
+            people = people.filter(
+                memberships__role=Role.HEAD_OFFICE, memberships__organization=case.organization_id
+            )
+        context = {"case": case, "site_url": settings.SITE_URL.rstrip("/")}
+        for person in people.distinct():
+            language = saved_language(person) or case.organization.default_language
+            with translation.override(language):
+                subject = render_to_string("email/escalation_subject.txt", context).strip()
+                body = render_to_string("email/escalation.txt", context)
+            EmailMultiAlternatives(subject, body, to=[person.email]).send()
+            sent += 1
+    return sent

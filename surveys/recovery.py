@@ -44,6 +44,9 @@ DEFAULT_RULES = (
     },
 )
 UNHAPPY_KINDS = tuple(RESPONSE_RULES)
+# An unhappy answer older than this (a kiosk that was offline for days, an import) opens no
+# case and alerts no one: the customer is long gone. A request to be contacted always does.
+ALERT_MAX_AGE = timedelta(hours=24)
 
 
 def create_default_rules(organization) -> list[AlertRule]:
@@ -99,9 +102,12 @@ def check_responses(response_ids: Iterable) -> list[Alert]:
     )
     rules = effective_rules(r.location_id for r in responses)
     created: list[Alert] = []
+    now = timezone.now()
     for response in responses:
         applicable = rules.get(response.location_id, {})
         matched = [rule for rule in applicable.values() if _matches(rule, response)]
+        if now - response.submitted_at > ALERT_MAX_AGE:
+            matched = [rule for rule in matched if rule.kind == RuleKind.CONTACT_REQUEST]
         for rule in matched:
             alert = _fire(
                 rule, response.location, response=response, summary=_summary(rule, response)

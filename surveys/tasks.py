@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import notifications, recovery, webhooks
+from . import cases, notifications, recovery, webhooks
 
 RETRYING = {
     "autoretry_for": (DatabaseError,),
@@ -26,6 +26,11 @@ def sweep_alerts_task() -> int:
 @shared_task(**RETRYING)
 def check_silent_kiosks_task() -> int:
     return len(recovery.check_silent_kiosks())
+
+
+@shared_task(**RETRYING)
+def escalate_overdue_cases_task() -> int:
+    return notifications.notify_escalations(cases.escalate_overdue())
 
 
 @shared_task(**RETRYING)

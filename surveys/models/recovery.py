@@ -7,15 +7,16 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class RuleKind(models.TextChoices):
-    DETRACTOR = "detractor", "A detractor (NPS at or below the threshold)"
-    LOW_CSAT = "low_csat", "CSAT at or below the threshold"
-    LOW_CES = "low_ces", "CES at or below the threshold"
-    CONTACT_REQUEST = "contact_request", "The customer asked to be contacted"
-    UNHAPPY_BURST = "unhappy_burst", "Several unhappy answers at one store within a window"
-    KIOSK_SILENT = "kiosk_silent", "A store's kiosk silent during opening hours"
+    DETRACTOR = "detractor", _("A detractor (NPS at or below the threshold)")
+    LOW_CSAT = "low_csat", _("CSAT at or below the threshold")
+    LOW_CES = "low_ces", _("CES at or below the threshold")
+    CONTACT_REQUEST = "contact_request", _("The customer asked to be contacted")
+    UNHAPPY_BURST = "unhappy_burst", _("Several unhappy answers at one store within a window")
+    KIOSK_SILENT = "kiosk_silent", _("A store's kiosk silent during opening hours")
 
 
 # The answers each per-response rule looks at, and its default threshold (METRICS.md).
@@ -113,16 +114,16 @@ class Alert(models.Model):
 
 
 class CaseStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    IN_PROGRESS = "in_progress", "In progress"
-    RESOLVED = "resolved", "Resolved"
-    DISMISSED = "dismissed", "Dismissed"
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In progress")
+    RESOLVED = "resolved", _("Resolved")
+    DISMISSED = "dismissed", _("Dismissed")
 
 
 class CaseOutcome(models.TextChoices):
-    RECOVERED = "recovered", "Recovered"
-    NOT_REACHED = "not_reached", "Not reached"
-    NOT_RECOVERABLE = "not_recoverable", "Not recoverable"
+    RECOVERED = "recovered", _("Recovered")
+    NOT_REACHED = "not_reached", _("Not reached")
+    NOT_RECOVERABLE = "not_recoverable", _("Not recoverable")
 
 
 class Case(models.Model):

@@ -287,3 +287,29 @@ def test_a_kiosk_silent_for_two_hours_while_the_store_is_open_fires_once(
 
     silent = Alert.objects.filter(rule__kind=RuleKind.KIOSK_SILENT)
     assert silent.count() == (1 if fires else 0)
+
+
+def test_an_unhappy_answer_from_days_ago_alerts_no_one_but_a_contact_request_still_does(
+    submit, managers, store
+):
+    survey = store.organization.default_survey
+    contact = {
+        "key": "contact",
+        "kind": "contact",
+        "text": {"vi": "Liên hệ", "th": "ติดต่อ", "en": "Contact me"},
+    }
+    survey.questions = [*survey.questions, contact]
+    survey.save()
+    publish_survey(survey=survey)
+    two_days_ago = (NOW - dt.timedelta(days=2)).isoformat()
+
+    submit({**a_response(nps=1), "submitted_at": two_days_ago})
+    assert not Alert.objects.exists()
+
+    submit(
+        {
+            **a_response(nps=1, contact={"consent": True, "email": "an@example.com"}),
+            "submitted_at": two_days_ago,
+        }
+    )
+    assert [a.rule.kind for a in Alert.objects.all()] == [RuleKind.CONTACT_REQUEST]
