@@ -210,6 +210,8 @@ def test_an_overdue_case_is_escalated_once_to_its_region_manager(world):
     assert again == []
     to_regional = [m for m in mail.outbox if m.to == [regional.email]]
     assert len(to_regional) == 2
-    assert "overdue" in to_regional[0].subject
     case = world["cases"]["HCM-01"]
-    assert any(f"Case {case.pk} at HCM-01" in m.body for m in to_regional)
+    (message,) = [m for m in to_regional if f"/cases/{case.pk}/" in m.body]
+    # In the organization's language (Vietnamese here), with the case and its store named.
+    assert message.subject == f"[CXHub] HCM-01: một phiếu xử lý đã quá hạn (#{case.pk})"
+    assert f"Phiếu xử lý {case.pk} tại cửa hàng HCM-01" in message.body
