@@ -153,6 +153,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.escalate_overdue_cases_task",
         "schedule": 300.0,
     },
+    "erase-expired-contacts": {
+        "task": "surveys.tasks.erase_expired_contacts_task",
+        "schedule": crontab(minute=10, hour=2),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import cases, notifications, recovery, webhooks
+from . import cases, notifications, privacy, recovery, webhooks
 
 RETRYING = {
     "autoretry_for": (DatabaseError,),
@@ -31,6 +31,11 @@ def check_silent_kiosks_task() -> int:
 @shared_task(**RETRYING)
 def escalate_overdue_cases_task() -> int:
     return notifications.notify_escalations(cases.escalate_overdue())
+
+
+@shared_task(**RETRYING)
+def erase_expired_contacts_task() -> int:
+    return privacy.erase_expired()
 
 
 @shared_task(**RETRYING)
