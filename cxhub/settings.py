@@ -153,6 +153,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.escalate_overdue_cases_task",
         "schedule": 300.0,
     },
+    # 01:00 UTC is 08:00 in Hồ Chí Minh City and Bangkok: in the inbox before opening.
+    "daily-digests": {
+        "task": "metrics.tasks.send_digests_task",
+        "schedule": crontab(minute=0, hour=1),
+        "args": ("daily",),
+    },
+    "weekly-digests": {
+        "task": "metrics.tasks.send_digests_task",
+        "schedule": crontab(minute=0, hour=1, day_of_week=1),
+        "args": ("weekly",),
+    },
     "erase-expired-contacts": {
         "task": "surveys.tasks.erase_expired_contacts_task",
         "schedule": crontab(minute=10, hour=2),

@@ -46,6 +46,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     # Where django.conf.urls.i18n puts set_language, wrapped to save a signed-in person's choice.
     path("i18n/setlang/", locations_views.set_language, name="set_language"),
+    path("account/preferences/", locations_views.preferences, name="preferences"),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
 ]

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 LANGUAGES = [("vi", "Tiếng Việt"), ("th", "ไทย"), ("en", "English")]
 
@@ -276,6 +277,16 @@ class UserPreference(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="preference")
     # Blank: follow the browser (the language cookie, then Accept-Language).
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True)
+    digest = models.CharField(
+        max_length=8,
+        choices=[
+            ("none", _("No digest")),
+            ("daily", _("Every morning")),
+            ("weekly", _("Every Monday")),
+        ],
+        default="weekly",
+        help_text="The e-mail summary of the stores this person manages.",
+    )
 
     class Meta:
         constraints = [

@@ -267,3 +267,17 @@ def save_language(*, user, language: str) -> None:
     if language and language not in dict(settings.LANGUAGES):
         raise ServiceError(f"{language!r} is not a language CXHub speaks.")
     UserPreference.objects.update_or_create(user=user, defaults={"language": language})
+
+
+def digest_of(user) -> str:
+    return (
+        UserPreference.objects.filter(user=user).values_list("digest", flat=True).first()
+        or UserPreference._meta.get_field("digest").default
+    )
+
+
+def save_digest(*, user, digest: str) -> None:
+    """Remember how often a person wants their e-mail summary (none, daily, weekly)."""
+    if digest not in dict(UserPreference._meta.get_field("digest").choices):
+        raise ServiceError(f"{digest!r} is not a digest frequency.")
+    UserPreference.objects.update_or_create(user=user, defaults={"digest": digest})

@@ -174,7 +174,7 @@ def store_ranking(user, scope: Scope, period: Period, question: str) -> list[dic
     }
     places = {
         loc.code: loc
-        for loc in _scoped(user, scope)
+        for loc in locations_in(user, scope)
         .select_related("region")
         .only("code", "name", "region__name")
     }
@@ -200,7 +200,7 @@ def staff_table(user, scope: Scope, period: Period, question: str) -> list[dict]
     """Staff ranked by shrunk score; below the privacy threshold only n is shown."""
     ranked = selectors.ranking(user, scope.query(period, "staff"), question)
     names = dict(
-        StaffMember.objects.filter(location__in=_scoped(user, scope)).values_list(
+        StaffMember.objects.filter(location__in=locations_in(user, scope)).values_list(
             "code", "display_name"
         )
     )
@@ -233,7 +233,7 @@ def latest_comments(user, scope: Scope, period: Period) -> list[dict]:
     response (the one read of raw rows on a dashboard: comments are not rolled up)."""
     comments = (
         Answer.objects.filter(
-            response__location__in=_scoped(user, scope),
+            response__location__in=locations_in(user, scope),
             response__local_day__gte=period.date_from,
             response__local_day__lte=period.date_to,
             kind="text",
@@ -273,14 +273,14 @@ def latest_comments(user, scope: Scope, period: Period) -> list[dict]:
 # --- scope helpers ---------------------------------------------------------------------------
 
 
-def _scoped(user, scope: Scope) -> QuerySet[Location]:
+def locations_in(user, scope: Scope) -> QuerySet[Location]:
     return selectors.scoped_locations(user, scope.query(Period("custom", date.min, date.min)))
 
 
 def regions_in(user, scope: Scope) -> list[Region]:
     """Regions with at least one store the user may see, within the scope."""
     return list(
-        Region.objects.filter(locations__in=_scoped(user, scope)).distinct().order_by("name")
+        Region.objects.filter(locations__in=locations_in(user, scope)).distinct().order_by("name")
     )
 
 

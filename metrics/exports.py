@@ -83,7 +83,7 @@ def frame_response(frame: pd.DataFrame, fmt: str, name: str):
 
 def _responses(user, scope: dashboards.Scope, period: Period):
     rows = SurveyResponse.objects.filter(
-        location__in=dashboards._scoped(user, scope),
+        location__in=dashboards.locations_in(user, scope),
         local_day__gte=period.date_from,
         local_day__lte=period.date_to,
     )

@@ -5,7 +5,7 @@ from datetime import date
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import services
+from . import digests, services
 
 # Every task here recomputes from raw rows, so a retry or a second delivery is harmless.
 RETRYING = {
@@ -31,3 +31,8 @@ def sweep_dirty_buckets_task() -> int:
 @shared_task(**RETRYING)
 def reconcile_recent_task() -> int:
     return services.reconcile_recent()
+
+
+@shared_task(**RETRYING)
+def send_digests_task(frequency: str) -> int:
+    return digests.send(frequency)

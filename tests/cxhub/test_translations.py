@@ -26,6 +26,7 @@ TRANSLATED_TEMPLATES = [
     "dashboard/*.html",
     "cases/*.html",
     "email/*",
+    "account/*.html",
 ]
 
 
