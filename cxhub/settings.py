@@ -9,6 +9,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -119,6 +120,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+# Two queues, both consumed by every worker (a worker with no -Q takes all of task_queues):
+# alert checks, e-mails and webhooks come one or more per unhappy response, and must not
+# hold up the rollup refreshes that keep the figures fresh (docs/benchmarks.md, freshness).
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("alerts"))
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "surveys.tasks.*": {"queue": "alerts"},
+    "metrics.tasks.send_digests_task": {"queue": "alerts"},
+}
 CELERY_TASK_REJECT_ON_WORKER_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -80,6 +81,60 @@ def effective_rules(location_ids: Iterable[int]) -> dict[int, dict[str, AlertRul
 
 
 # --- checking responses ---------------------------------------------------------------------
+
+LOOSEST_SECONDS = 60
+
+
+def _loosest_key(organization_id: int) -> str:
+    return f"alert-thresholds:{organization_id}"
+
+
+def loosest_thresholds(organization_id: int) -> dict[str, int]:
+    """Per question kind, the highest score any enabled rule of the organization (or one of
+    its stores) alerts on. Read on every request, so cached; a rule's change clears it."""
+    try:
+        cached = cache.get(_loosest_key(organization_id))
+    except Exception:  # the cache is Redis: without it, read the rules
+        log.warning("could not read cached alert thresholds", exc_info=True)
+        cached = None
+    if cached is not None:
+        return cached
+    loosest: dict[str, int] = {}
+    rules = AlertRule.objects.filter(
+        organization_id=organization_id, enabled=True, kind__in=list(RESPONSE_RULES)
+    ).values_list("kind", "threshold")
+    for kind, threshold in rules:
+        question_kind, default = RESPONSE_RULES[kind]
+        value = threshold if threshold is not None else default
+        loosest[question_kind] = max(loosest.get(question_kind, value), value)
+    try:
+        cache.set(_loosest_key(organization_id), loosest, LOOSEST_SECONDS)
+    except Exception:
+        log.warning("could not cache alert thresholds", exc_info=True)
+    return loosest
+
+
+def forget_thresholds(organization_id: int) -> None:
+    try:
+        cache.delete(_loosest_key(organization_id))
+    except Exception:  # expiry forgets them within a minute anyway
+        log.warning("could not clear cached alert thresholds", exc_info=True)
+
+
+def worth_checking(organization_id: int, cleans) -> list:
+    """The ids of just-recorded responses a rule could match: a score at or under a rule's
+    threshold, or contact details. The rest (most customers are happy) queue nothing; the
+    sweep checks everything recent anyway, with the rules as they are now."""
+    loosest = loosest_thresholds(organization_id)
+    return [
+        clean.id
+        for clean in cleans
+        if clean.contact
+        or any(
+            a.score is not None and a.kind in loosest and a.score <= loosest[a.kind]
+            for a in clean.answers
+        )
+    ]
 
 
 def request_alert_check(response_ids: list) -> None:

@@ -282,8 +282,9 @@ def _insert(
     buckets = {(r.location_id, r.local_day, r.local_hour) for r in responses}
     metrics_services.mark_dirty(buckets)
     transaction.on_commit(lambda: metrics_services.request_refresh(buckets))
-    ids = [r.pk for r in responses]
-    transaction.on_commit(lambda: recovery.request_alert_check(ids))
+    unhappy = recovery.worth_checking(kiosk.organization_id, cleans)
+    if unhappy:
+        transaction.on_commit(lambda: recovery.request_alert_check(unhappy))
     return responses
 
 

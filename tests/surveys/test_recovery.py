@@ -313,3 +313,19 @@ def test_an_unhappy_answer_from_days_ago_alerts_no_one_but_a_contact_request_sti
         }
     )
     assert [a.rule.kind for a in Alert.objects.all()] == [RuleKind.CONTACT_REQUEST]
+
+
+def test_only_responses_a_rule_could_match_queue_an_alert_check(
+    submit, managers, store, rules, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(recovery, "request_alert_check", lambda ids: queued.extend(ids))
+    happy = submit(a_response(nps=9, csat=5, ces=7))
+    unhappy = submit(a_response(nps=9, csat=2))
+    detractor = rules[RuleKind.DETRACTOR]
+    detractor.threshold = 9
+    detractor.save()  # as the admin does: takes effect at the next response
+    ninth = submit(a_response(nps=9))
+
+    assert [str(i) for i in queued] == [unhappy["id"], ninth["id"]]
+    assert happy["id"] not in [str(i) for i in queued]
