@@ -15,8 +15,10 @@ from pytest_django.live_server_helper import LiveServer
 
 from cxhub.celery import app as celery_app
 from locations.models import Region
+from surveys import recovery
 from surveys.demo import seed_demo
 from surveys.demo_data import VIETNAM
+from surveys.models import SurveyResponse
 
 # The kiosk's real browser (Debian's chromium through Playwright) serves these tests too.
 from tests.kiosk.conftest import browser  # noqa: F401
@@ -50,6 +52,9 @@ def chain(request, django_db_setup, django_db_blocker):
         finally:
             celery_app.conf.task_always_eager = eager
         vietnam = Region.objects.get(organization=organization, name=VIETNAM)
+        # However the seed's scores fell, the store manager's store has a case to act on.
+        latest = SurveyResponse.objects.filter(location__code="HCM-01").latest("submitted_at")
+        recovery.open_case(latest)
         server = LiveServer(request.config.getvalue("liveserver") or "localhost")
         server._live_server_modified_settings.enable()
         try:

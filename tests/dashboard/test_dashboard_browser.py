@@ -438,3 +438,23 @@ def test_switching_to_vietnamese_shows_the_page_in_vietnamese_with_decimal_comma
     )
     assert set(separators) == {",."}
     assert store_manager.take() == ([], [], [])
+
+
+def test_a_store_manager_goes_from_the_store_page_to_a_case_and_acts_on_it(desktop_tab):
+    page = desktop_tab.page
+    sign_in(page, "store-manager")
+    with page.expect_navigation():
+        page.locator("p.open-cases a").click()
+    assert urlsplit(page.url).path == "/cases/"
+    with page.expect_navigation():
+        page.locator("table.cases tbody tr a").first.click()
+    assert re.fullmatch(r"/cases/\d+/", urlsplit(page.url).path)
+
+    page.locator("textarea[name=note]").fill("Đã gọi lại cho khách, hẹn ghé lại tuần sau")
+    with page.expect_navigation():
+        page.locator("form.case-form [type=submit]").click()
+
+    assert "Đã gọi lại cho khách" in page.locator("ul.notes").inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "store-manager-case-desktop.png"), full_page=True)
+    assert desktop_tab.take() == ([], [], [])
