@@ -624,3 +624,17 @@ def thread_loop(
         raise BenchError(f"a worker thread failed: {errors[0]!r}")
     result.latencies = [x for per_thread in latencies for x in per_thread]
     return outcomes, result
+
+
+def main(parse_args, run) -> int:
+    """A bench's entry point: its exit status, 2 when the bench itself failed, 130 when
+    interrupted (its database is dropped and its servers stopped on the way out)."""
+    args = parse_args()
+    try:
+        return run(args)
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the bench database was dropped and servers stopped", file=sys.stderr)
+        return 130

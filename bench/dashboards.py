@@ -600,17 +600,5 @@ def run(args) -> int:
     return 0
 
 
-def main() -> int:
-    args = parse_args()
-    try:
-        return run(args)
-    except c.BenchError as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the bench database was dropped and gunicorn stopped", file=sys.stderr)
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(c.main(parse_args, run))

@@ -365,18 +365,6 @@ def report(args, load, total, delays, unseen, drain_s, reader, tasks) -> int:
     return 0 if met else 1
 
 
-def main() -> int:
-    args = parse_args()
-    try:
-        return run(args)
-    except c.BenchError as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the bench database was dropped and servers stopped", file=sys.stderr)
-        return 130
-
-
 if __name__ == "__main__":
     with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+        sys.exit(c.main(parse_args, run))

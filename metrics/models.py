@@ -47,9 +47,8 @@ class Histogram(models.Model):
         abstract = True
 
 
-class Scope(models.Model):
-    """Where and when a rollup row counts: a location's local hour, per touchpoint and
-    staff member (none when the customer named nobody), for one question."""
+class Place(models.Model):
+    """Whose figures a rollup row holds: a location's touchpoint, for one question."""
 
     organization = models.ForeignKey(
         "locations.Organization", models.CASCADE, related_name="+", db_index=False
@@ -60,6 +59,16 @@ class Scope(models.Model):
     touchpoint = models.ForeignKey(
         "locations.Touchpoint", models.CASCADE, related_name="+", db_index=False
     )
+    question = models.SlugField(max_length=60, db_index=False)
+
+    class Meta:
+        abstract = True
+
+
+class Scope(Place):
+    """Where and when a rollup row counts: a location's local hour, per touchpoint and
+    staff member (none when the customer named nobody), for one question."""
+
     staff = models.ForeignKey(
         "locations.StaffMember",
         models.CASCADE,
@@ -68,7 +77,6 @@ class Scope(models.Model):
         related_name="+",
         db_index=False,
     )
-    question = models.SlugField(max_length=60, db_index=False)
     day = models.DateField()
     hour = models.PositiveSmallIntegerField()
 
@@ -104,19 +112,9 @@ class HourlyRollup(Scope, Histogram):
         return f"{self.question} @ {self.location_id} {self.day} {self.hour}h: n={self.n}"
 
 
-class StoreScope(models.Model):
+class StoreScope(Place):
     """A location's figures without staff: what the coarser tiers are summed over."""
 
-    organization = models.ForeignKey(
-        "locations.Organization", models.CASCADE, related_name="+", db_index=False
-    )
-    location = models.ForeignKey(
-        "locations.Location", models.CASCADE, related_name="+", db_index=False
-    )
-    touchpoint = models.ForeignKey(
-        "locations.Touchpoint", models.CASCADE, related_name="+", db_index=False
-    )
-    question = models.SlugField(max_length=60, db_index=False)
     kind = models.CharField(max_length=8)
 
     class Meta:
@@ -244,20 +242,10 @@ class ChoiceRollup(Scope):
         return f"{self.question}={self.choice} @ {self.location_id} {self.day} {self.hour}h"
 
 
-class ChoiceDailyRollup(models.Model):
+class ChoiceDailyRollup(Place):
     """ChoiceRollup summed over a location's day, without staff or hour: the chain's reasons
     over a month read a few rows per store and day, whatever the volume."""
 
-    organization = models.ForeignKey(
-        "locations.Organization", models.CASCADE, related_name="+", db_index=False
-    )
-    location = models.ForeignKey(
-        "locations.Location", models.CASCADE, related_name="+", db_index=False
-    )
-    touchpoint = models.ForeignKey(
-        "locations.Touchpoint", models.CASCADE, related_name="+", db_index=False
-    )
-    question = models.SlugField(max_length=60, db_index=False)
     choice = models.SlugField(max_length=60, db_index=False)
     day = models.DateField()
     promoters = models.PositiveIntegerField(default=0)
