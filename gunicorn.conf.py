@@ -8,6 +8,8 @@ Without such a proxy, use GUNICORN_WORKER_CLASS=gthread with GUNICORN_THREADS=4.
 """
 
 import os
+import shutil
+import tempfile
 
 
 def _int(name: str, default: int) -> int:
@@ -60,8 +62,60 @@ control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 if not control_socket_disable:
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# Django writes one JSON access line per request, with its request id
+# (cxhub.observability); gunicorn's own access log would say it twice, so it is off unless
+# asked for. gunicorn's error log (worker starts, timeouts, kills) is JSON like the rest.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Behind the reverse proxy the client address is in X-Forwarded-For.
 access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "cxhub.logs.RedactingJsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        },
+    }
+    if accesslog:
+        logconfig_dict["loggers"]["gunicorn.access"] = {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+        }
+
+# Prometheus: each worker process counts its own requests into files in this folder, and
+# /metrics adds them up (prometheus_client's multiprocess mode). Set before the app is
+# imported, emptied at start so a restart does not count old workers twice.
+_own_prometheus_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_prometheus_dir:
+    _base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cxhub-prometheus-", dir=_base)
+else:
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    for _name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
+        if _name.endswith(".db"):
+            os.remove(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], _name))
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges must not be reported any more; its counters stay summed.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    # A folder this server made for itself goes with it (it lives in memory, in /dev/shm).
+    if _own_prometheus_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -117,6 +117,8 @@ def django_env(database_url: str, **extra: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_SETTINGS_MODULE="cxhub.settings",
         DJANGO_DEBUG="false",
+        # Loopback, plain HTTP: no TLS proxy in front to satisfy the HTTPS redirect.
+        SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
     )
     env.update(extra)
@@ -170,8 +172,10 @@ def gunicorn(
     threads: int | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 30,
+    config: Path | None = None,
 ) -> Iterator["Server"]:
-    """Run the app under gunicorn with the repository's gunicorn.conf.py on a free port.
+    """Run the app under gunicorn with the repository's gunicorn.conf.py (or `config`, e.g. a
+    file that runs it and adds hooks) on a free port.
 
     Yields the Server once a worker answers HTTP. The server runs in its own session so a
     Ctrl-C reaches only us, and we stop it in order: SIGTERM, then SIGKILL to its group.
@@ -187,7 +191,7 @@ def gunicorn(
             server_env[name] = str(value)
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"), "cxhub.wsgi"],
+        [str(VENV_BIN / "gunicorn"), "-c", str(config or REPO / "gunicorn.conf.py"), "cxhub.wsgi"],
         cwd=REPO,
         env=server_env,
         stdout=log,

@@ -4,12 +4,15 @@ No DATABASE_URL: a SQLite file. No REDIS_URL: Celery tasks run in-process and ca
 memory. With both: PostgreSQL, Redis and real workers. `.env.example` lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from kombu import Queue
+
+from cxhub.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,6 +36,9 @@ if not DEBUG and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith(_INSECURE_KEY_PR
     )
 if not SECRET_KEY:
     SECRET_KEY = "django-insecure-placeholder-never-served"
+# Rotating the key: put the old one here for a while, so sessions and password-reset links
+# signed with it stay valid until they expire (docs/operations.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -48,16 +54,24 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
+    "auditlog",
     "locations",
     "surveys",
     "metrics",
 ]
 
 MIDDLEWARE = [
+    # First: its request id and timing cover everything below, refusals included.
+    "cxhub.observability.RequestObservabilityMiddleware",
+    # Probes by address, before the Host check and the HTTPS redirect (cxhub.health).
+    "cxhub.health.ProbeMiddleware",
+    "cxhub.middleware.ShedStaleRequestsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cxhub.middleware.BodySizeLimitMiddleware",
+    "cxhub.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -67,6 +81,16 @@ MIDDLEWARE = [
     "cxhub.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Records the signed-in person as the actor of every audited change in the request.
+    "cxhub.clients.AuditlogMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Counts failed sign-ins and refuses a locked-out username + address before checking.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "cxhub.urls"
@@ -95,6 +119,15 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None)
+# A streaming read replica: the dashboards' and the metrics API's rollup reads go there
+# (cxhub/db_routers.py, docs/scaling.md). Unset: every query goes to "default".
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Tests never create or touch a real replica (tests/test_db_router.py).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["cxhub.db_routers.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -134,6 +167,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING below (JSON lines with the request id), not Celery's format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 # Unacknowledged tasks of a killed worker go back to the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -142,6 +177,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # A broker that is down must not hold up a kiosk's request: fail fast, the sweep catches up.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+# Seconds a rollup refresh waits after the first response that asks for it, gathering the
+# responses that follow in the same store and hour into one refresh (metrics.services).
+ROLLUP_REFRESH_DELAY_SECONDS = env.float("ROLLUP_REFRESH_DELAY_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-dirty-buckets": {
         "task": "metrics.tasks.sweep_dirty_buckets_task",
@@ -229,7 +267,14 @@ CXHUB_MAX_BODY_BYTES = {
     "/api/v1/kiosk/": env.int("MAX_RESPONSE_BODY_BYTES", default=64 * 1024),
 }
 CXHUB_MAX_BATCH_SIZE = 500
+# A request that waited longer than this in the proxy's and gunicorn's queues is answered
+# 503 at once (cxhub.middleware.ShedStaleRequestsMiddleware); kiosks give up after 20 s.
+CXHUB_QUEUE_TIMEOUT_SECONDS = env.float("QUEUE_TIMEOUT_SECONDS", default=10.0)
 CXHUB_KIOSK_RATE = env.str("KIOSK_RATE", default="600/min")
+# Per client address, across kiosks: a whole store's tablets share one NAT address, so this
+# is far above one kiosk's rate. Behind a proxy set TRUSTED_PROXY_COUNT, or every kiosk
+# shares the proxy's address.
+CXHUB_KIOSK_ADDRESS_RATE = env.str("KIOSK_ADDRESS_RATE", default="6000/min")
 CXHUB_PAIRING_RATE = env.str("PAIRING_RATE", default="10/min")
 CXHUB_PAIRING_CODE_MINUTES = env.int("PAIRING_CODE_MINUTES", default=15)
 
@@ -267,11 +312,81 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto (and must
+# overwrite, not pass on, a client's own). Plain HTTP is redirected to HTTPS, except the
+# probes a load balancer sends over plain HTTP inside the network (answered before the
+# redirect by cxhub.health.ProbeMiddleware).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+# No script of ours reads the CSRF cookie: forms carry the token in a hidden field.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_HTTPONLY = True
+# Browsers remember HSTS only from HTTPS answers, so this is harmless on plain HTTP.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+# Subdomains of CXHub's own host name (not its siblings), and the preload flag, which does
+# nothing until someone submits the domain to the browsers' preload list.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# A signed-in session lasts a working day, not the two weeks Django would give it: store
+# tablets and shared office computers are left signed in.
+SESSION_COOKIE_AGE = env.int("SESSION_HOURS", default=12) * 3600
+
+# Behind this many proxies the client's address is that far from the right of
+# X-Forwarded-For (cxhub.clients); 0 trusts no header and uses the connection's address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in: 5 wrong passwords for one username from one address lock that pair out for 15
+# minutes (429). Locking a username alone would let anyone lock a manager out; locking an
+# address alone would lock out a whole office behind one NAT.
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cxhub.clients.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Attempts are rows in PostgreSQL, seen (and cleared) in the admin; `manage.py axes_reset`.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False
+
+# The audit log (django-auditlog): who changed what, from the admin, the pages, the API or
+# the command line. The organization goes with each entry (get_additional_data) so that an
+# organization's administrators see their own entries only. Secrets never enter it.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    "locations.Organization",
+    "locations.Region",
+    "locations.Location",
+    "locations.Touchpoint",
+    "locations.StaffMember",
+    {
+        "model": "locations.Kiosk",
+        "exclude_fields": [
+            "token_digest",
+            "last_seen_at",
+            "app_version",
+            "queue_length",
+            "invalid_count",
+            "battery",
+        ],
+    },
+    "locations.Membership",
+    {"model": "locations.ApiToken", "exclude_fields": ["token_digest", "last_used_at"]},
+    {"model": "auth.User", "exclude_fields": ["password", "last_login"]},
+    "surveys.Survey",
+    "surveys.SurveyVersion",
+    "surveys.AlertRule",
+    "surveys.Case",
+    {"model": "surveys.WebhookEndpoint", "exclude_fields": ["secret", "consecutive_failures"]},
+)
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+# /metrics: with a token, only `Authorization: Bearer <token>`; without, only scrapers on
+# the private network that reach a web process directly (cxhub.health).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Every page we serve loads scripts, styles, fonts and images from this origin only, and runs
 # no inline script: data reaches pages as JSON blocks (json_script), never as code.
@@ -311,11 +426,11 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # In-process tasks (no Redis) would log a line per rollup refresh into the web log.
-    "loggers": {} if REDIS_URL else {"celery.app.trace": {"level": "WARNING"}},
-}
+# JSON lines with the request id in production; readable lines in development.
+LOGGING = logging_config(
+    env.str("LOG_FORMAT", default="text" if DEBUG else "json"),
+    env.str("LOG_LEVEL", default="INFO"),
+)
+if not REDIS_URL:
+    # In-process tasks would log a line per rollup refresh into the web log.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from cxhub import health
 from locations import api as locations_api
 from locations import views as locations_views
 from metrics import api as metrics_api
@@ -31,6 +32,9 @@ kiosk_api = [
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="prometheus-metrics"),
     path("api/v1/kiosk/", include((kiosk_api, "kiosk"))),
     path("kiosk/", include("surveys.kiosk_urls")),
     path("dashboard/", include("metrics.urls")),

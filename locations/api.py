@@ -1,5 +1,6 @@
 """Kiosk device calls: pairing with a one-time code, and the heartbeat."""
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -7,11 +8,21 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cxhub.throttling import KioskRateThrottle, PairingRateThrottle
+from cxhub.api import JSONParser
+from cxhub.throttling import KioskAddressRateThrottle, KioskRateThrottle, PairingRateThrottle
+from surveys.serializers import ErrorOut
 from surveys.services import current_version_for
 
 from . import services
 from .authentication import IsKiosk, KioskTokenAuthentication
+
+# What any kiosk call may answer besides its own statuses (API.md, "Errors a kiosk can meet").
+KIOSK_ERRORS = {
+    401: OpenApiResponse(ErrorOut, description="Unknown or revoked kiosk token."),
+    413: OpenApiResponse(ErrorOut, description="Body too large."),
+    429: OpenApiResponse(ErrorOut, description="Too many requests; see Retry-After."),
+    503: OpenApiResponse(ErrorOut, description="Cannot store now; keep it and retry."),
+}
 
 
 class KioskApi(APIView):
@@ -19,13 +30,35 @@ class KioskApi(APIView):
 
     authentication_classes = [KioskTokenAuthentication]
     permission_classes = [IsKiosk]
-    throttle_classes = [KioskRateThrottle]
+    parser_classes = [JSONParser]
+    throttle_classes = [KioskRateThrottle, KioskAddressRateThrottle]
+
+
+class TextField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would also take 1.4 as "1.4", which the
+    schema (type: string) does not promise, and a kiosk sending a number has a bug to see.
+    NUL (which PostgreSQL text cannot hold) is refused by a pattern, so the schema says so;
+    the pattern wants one character or more because a blank value never reaches it, and the
+    schema offers blank as a branch of its own (oneOf: a branch that also matched "" would
+    make "" match both, which oneOf refuses)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+        self.validators.append(RegexValidator(r"^[^\u0000]+$", "Null characters are not allowed."))
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class PairIn(serializers.Serializer):
     code = serializers.RegexField(r"^\d{8}$", help_text="The 8-digit code shown to the manager.")
-    name = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    app_version = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    name = TextField(required=False, allow_blank=True, max_length=120)
+    app_version = TextField(required=False, allow_blank=True, max_length=40)
 
 
 class PairOut(serializers.Serializer):
@@ -37,6 +70,7 @@ class PairOut(serializers.Serializer):
 class KioskPairApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
     throttle_classes = [PairingRateThrottle]
 
     @extend_schema(
@@ -46,9 +80,11 @@ class KioskPairApi(APIView):
         responses={
             201: PairOut,
             400: OpenApiResponse(description="Unknown, used or expired code."),
+            413: KIOSK_ERRORS[413],
             429: OpenApiResponse(
-                description="Too many attempts from this address; see Retry-After."
+                ErrorOut, description="Too many attempts from this address; see Retry-After."
             ),
+            503: KIOSK_ERRORS[503],
         },
         examples=[
             OpenApiExample(
@@ -80,7 +116,7 @@ class KioskPairApi(APIView):
 
 
 class HeartbeatIn(serializers.Serializer):
-    app_version = serializers.CharField(required=False, max_length=40, allow_blank=True)
+    app_version = TextField(required=False, max_length=40, allow_blank=True)
     queue_length = serializers.IntegerField(required=False, min_value=0, max_value=10**7)
     invalid_count = serializers.IntegerField(
         required=False,
@@ -103,7 +139,11 @@ class KioskHeartbeatApi(KioskApi):
         operation_id="kiosk_heartbeat",
         tags=["kiosk"],
         request=HeartbeatIn,
-        responses={200: HeartbeatOut, 400: OpenApiResponse(description="A message per bad field.")},
+        responses={
+            200: HeartbeatOut,
+            400: OpenApiResponse(description="A message per bad field."),
+            **KIOSK_ERRORS,
+        },
         examples=[
             OpenApiExample(
                 "Every minute",

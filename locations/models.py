@@ -10,6 +10,14 @@ from django.utils.translation import gettext_lazy as _
 LANGUAGES = [("vi", "Tiếng Việt"), ("th", "ไทย"), ("en", "English")]
 
 
+class AuditedByOrganization:
+    """The organization each audit-log entry of the row belongs to, so that an
+    organization's administrators read their own entries only (locations.admin)."""
+
+    def get_additional_data(self) -> dict:
+        return {"organization_id": self.organization_id}
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh).")
@@ -47,8 +55,11 @@ class Organization(models.Model):
     def __str__(self):
         return self.name
 
+    def get_additional_data(self) -> dict:
+        return {"organization_id": self.pk}
 
-class Region(models.Model):
+
+class Region(AuditedByOrganization, models.Model):
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="regions")
     name = models.CharField(max_length=120)
 
@@ -64,7 +75,7 @@ class Region(models.Model):
         return self.name
 
 
-class Location(models.Model):
+class Location(AuditedByOrganization, models.Model):
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="locations")
     region = models.ForeignKey(
         Region, models.PROTECT, null=True, blank=True, related_name="locations"
@@ -106,7 +117,7 @@ class Location(models.Model):
         return self.default_language or self.organization.default_language
 
 
-class Touchpoint(models.Model):
+class Touchpoint(AuditedByOrganization, models.Model):
     """Where in the customer's visit a kiosk stands: entrance, checkout, fitting-room…"""
 
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="touchpoints")
@@ -125,7 +136,7 @@ class Touchpoint(models.Model):
         return self.label or self.name
 
 
-class StaffMember(models.Model):
+class StaffMember(AuditedByOrganization, models.Model):
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="staff")
     location = models.ForeignKey(Location, models.PROTECT, related_name="staff")
     code = models.CharField(max_length=40)
@@ -146,7 +157,7 @@ class StaffMember(models.Model):
         return f"{self.display_name} ({self.code})"
 
 
-class Kiosk(models.Model):
+class Kiosk(AuditedByOrganization, models.Model):
     """A tablet (ours or another vendor's) bound to one location and touchpoint."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -219,7 +230,7 @@ class Role(models.TextChoices):
     STORE_MANAGER = "store_manager", "Store manager"
 
 
-class Membership(models.Model):
+class Membership(AuditedByOrganization, models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)

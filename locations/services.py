@@ -106,8 +106,12 @@ def _assign_token(kiosk: Kiosk) -> str:
 
 
 def revoke_kiosk(*, kiosk: Kiosk) -> None:
-    """Takes effect on the kiosk's next request: the token no longer matches any kiosk."""
-    Kiosk.objects.filter(pk=kiosk.pk).update(revoked_at=timezone.now(), token_digest=None)
+    """Takes effect on the kiosk's next request: the token no longer matches any kiosk.
+
+    Saved rather than updated in bulk so that the audit log records who revoked it."""
+    kiosk.revoked_at = timezone.now()
+    kiosk.token_digest = None
+    kiosk.save(update_fields=["revoked_at", "token_digest"])
 
 
 def create_pairing_code(
@@ -247,8 +251,15 @@ def create_api_token(*, user, name: str = "") -> str:
 
 
 def revoke_api_tokens(tokens) -> int:
-    """Revoke the given personal tokens at once; returns how many were still live."""
-    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke the given personal tokens at once; returns how many were still live.
+
+    One save per token (people hold a handful) so that the audit log records each."""
+    live = list(tokens.filter(revoked_at__isnull=True))
+    now = timezone.now()
+    for api_token in live:
+        api_token.revoked_at = now
+        api_token.save(update_fields=["revoked_at"])
+    return len(live)
 
 
 def authenticate_api_token(token: str) -> ApiToken | None:

@@ -2,6 +2,11 @@
 
 The tokens carry 256 bits of randomness, so a fast hash is enough (no password stretching):
 what matters is that a database leak gives no usable token.
+
+A presented token is found by looking its digest up, never by comparing it with stored
+tokens: the lookup's timing can tell at most how a digest sorts among the others, and
+nobody can steer a digest's bytes without inverting SHA-256, so there is nothing to learn
+from it byte by byte (the constant-time property a direct comparison would need).
 """
 
 import hashlib

@@ -13,6 +13,16 @@ from . import selectors
 
 MAX_RANGE_DAYS = 3 * 366 + 1
 
+# A text filter as ScoresQueryIn reads it: trimmed, so not blank or spaces only, and no NUL
+# (which PostgreSQL text cannot hold). The schema says so, so that a client (and the fuzzer)
+# knows a value we would refuse before sending it.
+FILTER_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+
+
+def _text_filter(max_length: int) -> dict:
+    return {"type": "string", "maxLength": max_length, "pattern": FILTER_PATTERN}
+
 
 class ScoresQueryIn(serializers.Serializer):
     """Query parameters; `from` is a Python keyword, so the view renames it."""
@@ -37,6 +47,43 @@ class ScoresQueryIn(serializers.Serializer):
                 {"date_from": ["Ask for at most three years at a time."]}
             )
         return data
+
+
+class QuestionFiguresOut(serializers.Serializer):
+    """One question's figures in one group, as METRICS.md defines them (not rounded)."""
+
+    n = serializers.IntegerField(min_value=0)
+    score = serializers.FloatField(allow_null=True)
+    ci95 = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=2,
+        max_length=2,
+        allow_null=True,
+        help_text="null where undefined (CES with n < 2).",
+    )
+    low_sample = serializers.BooleanField()
+    histogram = serializers.ListField(child=serializers.IntegerField(min_value=0), allow_null=True)
+    promoters = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    passives = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    detractors = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    mean = serializers.FloatField(allow_null=True, required=False, help_text="CSAT only.")
+    easy_share = serializers.FloatField(allow_null=True, required=False, help_text="CES only.")
+
+
+class ScoreGroupOut(serializers.Serializer):
+    group = serializers.DictField(
+        help_text='The one key named by group_by, e.g. {"location": "HCM-01"}, '
+        '{"staff": null}, {"hour": 18}.'
+    )
+    questions = serializers.DictField(
+        child=QuestionFiguresOut(),
+        help_text="Per question key. About one staff member below the privacy threshold, "
+        "only n and low_sample are given and every other figure is null.",
+    )
+
+
+class ScoresOut(serializers.Serializer):
+    results = ScoreGroupOut(many=True)
 
 
 _RENAMED = {"from": "date_from", "to": "date_to"}
@@ -132,21 +179,25 @@ class ScoresApi(APIView):
                 description="Default: location.",
             ),
             OpenApiParameter(
-                "location", OpenApiTypes.STR, many=True, description="Location code; repeatable."
+                "location",
+                {"type": "array", "items": _text_filter(40)},
+                description="Location code; repeatable.",
             ),
-            OpenApiParameter("region", OpenApiTypes.STR, description="Region name."),
-            OpenApiParameter("touchpoint", OpenApiTypes.STR, description="Touchpoint name."),
-            OpenApiParameter("staff", OpenApiTypes.STR, description="Staff code."),
+            OpenApiParameter("region", _text_filter(120), description="Region name."),
+            OpenApiParameter("touchpoint", _text_filter(60), description="Touchpoint name."),
+            OpenApiParameter("staff", _text_filter(40), description="Staff code."),
             OpenApiParameter(
                 "question",
-                OpenApiTypes.STR,
-                many=True,
+                {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 60, "pattern": SLUG_PATTERN},
+                },
                 description="Question key; repeatable (default: every scored question).",
             ),
         ],
         responses={
             200: OpenApiResponse(
-                OpenApiTypes.OBJECT,
+                ScoresOut,
                 description="Figures per group, exactly as METRICS.md defines them.",
                 examples=[EXAMPLE],
             ),

@@ -2,7 +2,7 @@
 they manage, the scores with their change, the biggest movers, open and overdue cases and a
 few comments — in their language, as HTML and plain text."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,6 +17,7 @@ from surveys import cases
 
 from . import dashboards
 from .dashboards import Scope
+from .models import DigestSent
 from .periods import Period, today_in
 
 COMMENTS = 3
@@ -103,9 +104,12 @@ def recipients(frequency: str):
 
 
 def send(frequency: str, now=None) -> int:
-    """Send this frequency's digests; returns how many went out."""
+    """Send this frequency's digests, once per person and day whatever the retries; returns
+    how many went out."""
+    run_on = (now or timezone.now()).astimezone(UTC).date()
+    already = DigestSent.objects.filter(frequency=frequency, run_on=run_on).values("user_id")
     sent = 0
-    for user in recipients(frequency):
+    for user in recipients(frequency).exclude(pk__in=already):
         context = build(user, frequency, now)
         if context is None:
             continue
@@ -117,5 +121,7 @@ def send(frequency: str, now=None) -> int:
             )
             message.attach_alternative(render_to_string("email/digest.html", context), "text/html")
         message.send()
+        # Recorded per person: a run that fails half-way resumes with the next one.
+        DigestSent.objects.get_or_create(user=user, frequency=frequency, run_on=run_on)
         sent += 1
     return sent

@@ -41,7 +41,7 @@ def scores_frame(rows: list[dict], by: str) -> pd.DataFrame:
         records.append(
             {
                 "rank": e.get("rank"),
-                by: e.get("code"),
+                by: neutralise_formula(e.get("code")),
                 "name": neutralise_formula(e.get("name")),
                 **({"region": neutralise_formula(e.get("region"))} if by == "location" else {}),
                 "question": e.get("question"),
@@ -151,6 +151,10 @@ def _chunks(responses, questions: list[str]):
             "%Y-%m-%dT%H:%M:%SZ"
         )
         frame["local_day"] = frame["local_day"].astype(str)
+        # Codes and names come from the chain's own spreadsheets (import_staff,
+        # import_locations): a cell there is no more to be run than a customer's comment.
+        for column in ("location", "touchpoint", "staff"):
+            frame[column] = frame[column].map(neutralise_formula)
         yield frame
 
 
@@ -163,12 +167,13 @@ def _value(score, choices, text):
 
 
 # A cell a spreadsheet would run as a formula (=HYPERLINK(…), +cmd|…): customers type
-# comments, so a leading quote makes such a comment plain text (OWASP "CSV injection").
+# comments, so a leading quote makes such a comment plain text (OWASP "CSV injection"), and
+# so does every other text cell that people outside head office wrote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise_formula(text: str | None) -> str | None:
-    if text and text.startswith(FORMULA_STARTS):
+    if isinstance(text, str) and text.startswith(FORMULA_STARTS):
         return "'" + text
     return text
 

@@ -20,6 +20,7 @@ read looks rows up by them alone, the composite unique and (location, day) index
 every read, and each extra index roughly doubles the cost of writing rollups.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -290,3 +291,24 @@ class DirtyBucket(models.Model):
 
     def __str__(self):
         return f"dirty {self.location_id} {self.day} {self.hour}h (generation {self.generation})"
+
+
+class DigestSent(models.Model):
+    """A digest that went out, so that a retried or doubled beat run sends nobody the same
+    digest twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    frequency = models.CharField(max_length=8)
+    # The UTC day of the run: beat sends each frequency once a day at most.
+    run_on = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "frequency", "run_on"], name="metrics_digest_once_per_run"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.frequency} digest to {self.user_id} on {self.run_on}"

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Min
@@ -79,7 +80,13 @@ def request_refresh(keys: Iterable[BucketKey]) -> None:
     if not keys:
         return
     try:
-        refresh_buckets_task.delay([[loc, day.isoformat(), hour] for loc, day, hour in keys])
+        # A short delay lets one refresh cover the responses that arrive meanwhile in the
+        # same bucket (the guard above holds until the task starts): at a response a second
+        # per store, refreshing at once would cost a refresh per response.
+        refresh_buckets_task.apply_async(
+            [[[loc, day.isoformat(), hour] for loc, day, hour in keys]],
+            countdown=settings.ROLLUP_REFRESH_DELAY_SECONDS,
+        )
     except Exception:  # any broker failure: the sweep catches up
         log.warning("could not enqueue a rollup refresh; the sweep will do it", exc_info=True)
         release_pending(keys)

@@ -1,24 +1,17 @@
 """The kiosk's calls for responses and configuration: parse, call one service, answer."""
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from locations.api import KioskApi
+from cxhub.observability import count_ingested
+from locations.api import KIOSK_ERRORS, KioskApi
 
 from . import serializers as s
 from .models import SurveyResponse
 from .selectors import kiosk_configuration
 from .services import Status, record_batch, record_response
-
-KIOSK_ERRORS = {
-    401: OpenApiResponse(s.ErrorOut, description="Unknown or revoked kiosk token."),
-    413: OpenApiResponse(s.ErrorOut, description="Body too large."),
-    429: OpenApiResponse(s.ErrorOut, description="Too many requests; see Retry-After."),
-    503: OpenApiResponse(s.ErrorOut, description="Cannot store now; keep it and retry."),
-}
 
 
 class ResponseCreateApi(KioskApi):
@@ -39,6 +32,7 @@ class ResponseCreateApi(KioskApi):
     )
     def post(self, request):
         outcome = record_response(kiosk=request.auth, body=request.data)
+        count_ingested([outcome])
         if outcome.status == Status.CREATED:
             return Response(s.ResponseOut(outcome.response).data, status=status.HTTP_201_CREATED)
         if outcome.status == Status.DUPLICATE:
@@ -86,6 +80,7 @@ class ResponseBatchApi(KioskApi):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         outcomes = record_batch(kiosk=request.auth, items=items)
+        count_ingested(outcomes)
         return Response(
             {
                 "results": [
@@ -102,11 +97,11 @@ class KioskConfigApi(KioskApi):
         tags=["kiosk"],
         responses={
             200: OpenApiResponse(
-                OpenApiTypes.OBJECT,
+                s.KioskConfigOut,
                 description="Survey version with all translations, staff, location settings.",
                 examples=[s.EXAMPLE_CONFIG],
             ),
-            401: KIOSK_ERRORS[401],
+            **KIOSK_ERRORS,
         },
     )
     def get(self, request):

@@ -85,7 +85,8 @@ def parse_id(value) -> uuid.UUID | None:
 
 def parse_instant(value) -> datetime | None:
     """An ISO 8601 date and time with an offset; None for anything else (naive, date only…)."""
-    if not isinstance(value, str) or "T" not in value.upper():
+    # fromisoformat stops reading at a NUL, so "…+07:00\x00anything" would parse.
+    if not isinstance(value, str) or "T" not in value.upper() or "\x00" in value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
@@ -102,13 +103,51 @@ def body_digest(body: dict) -> str:
     if instant is not None:
         canonical["submitted_at"] = instant.timestamp()
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # surrogatepass: a body with half a surrogate pair (refused, but compared with a stored
+    # one first when its id is known) still has a digest; valid text encodes as before.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _holds_lone_surrogate(value) -> bool:
+    """Whether any key or string in a parsed JSON value holds half of a surrogate pair: JSON
+    can carry one as a \\u escape, but it is not Unicode, so it can be neither stored nor
+    echoed back in an error. Iterative, since nesting depth is the client's to choose."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _unicode_errors(body: dict) -> dict:
+    """A message on each field (each answer, where its key is sound) holding invalid text."""
+    message = ["Text must be valid Unicode: this holds half of a surrogate pair."]
+    errors: dict = {}
+    for key, value in body.items():
+        if not _holds_lone_surrogate([key, value]):
+            continue
+        if key == "answers" and isinstance(value, dict) and not _holds_lone_surrogate(list(value)):
+            errors[key] = {k: message for k, v in value.items() if _holds_lone_surrogate(v)}
+        else:
+            errors[key if key in ENVELOPE_FIELDS else "non_field_errors"] = message
+    return errors
 
 
 def check_response(body, ctx: IngestContext) -> tuple[CleanResponse | None, dict]:
     if not isinstance(body, dict):
         return None, {"non_field_errors": ["Expected a JSON object."]}
-    errors: dict = {}
+    errors = _unicode_errors(body)
+    if errors:
+        return None, errors
 
     response_id = parse_id(body.get("id"))
     if response_id is None:

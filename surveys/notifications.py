@@ -2,19 +2,20 @@
 escalations), in each reader's language, and to every webhook of the organization."""
 
 from collections import defaultdict
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
 from locations.models import Role
 from locations.selectors import saved_language
 
 from . import webhooks
-from .models import Alert
+from .models import Alert, WebhookDelivery
 
 
 def recipients(alert: Alert) -> list:
@@ -32,11 +33,29 @@ def recipients(alert: Alert) -> list:
 
 
 def notify(alert_id: int) -> int:
-    """E-mail the alert (one message per language) and queue its webhooks; returns how
-    many people were written to."""
-    alert = Alert.objects.select_related(
-        "rule", "location__region", "organization", "response__staff", "response__case"
-    ).get(pk=alert_id)
+    """E-mail the alert (one message per language) and queue its webhooks, once; returns
+    how many people were written to.
+
+    The alert's row is locked while it is sent, so two copies of the task (a redelivery,
+    the sweep) cannot both send it; a failure part-way leaves it unnotified for the sweep.
+    """
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update(of=("self",))
+            .select_related(
+                "rule", "location__region", "organization", "response__staff", "response__case"
+            )
+            .get(pk=alert_id)
+        )
+        if alert.notified_at is not None:
+            return 0
+        written = _send(alert)
+        alert.notified_at = timezone.now()
+        alert.save(update_fields=["notified_at"])
+    return written
+
+
+def _send(alert: Alert) -> int:
     by_language = defaultdict(list)
     for person in recipients(alert):
         language = saved_language(person) or alert.organization.default_language
@@ -64,6 +83,42 @@ def _deliver_later(delivery_id: int) -> None:
     from .tasks import deliver_webhook_task
 
     transaction.on_commit(lambda: deliver_webhook_task.delay(delivery_id))
+
+
+# Long enough for the task that was queued to have run; what is older was lost.
+SWEEP_GRACE = timedelta(seconds=30)
+
+
+def sweep_pending(*, limit: int = 500) -> int:
+    """Queue again what a lost task left undone: alerts never notified (younger than a day:
+    older news helps nobody) and webhook deliveries whose next attempt is due."""
+    from .tasks import deliver_webhook_task, notify_alert_task
+
+    now = timezone.now()
+    alerts = list(
+        Alert.objects.filter(
+            notified_at__isnull=True,
+            fired_at__lte=now - SWEEP_GRACE,
+            fired_at__gte=now - timedelta(days=1),
+        )
+        .order_by("fired_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    deliveries = list(
+        WebhookDelivery.objects.filter(
+            delivered_at__isnull=True,
+            gave_up_at__isnull=True,
+            endpoint__is_active=True,
+            next_attempt_at__lte=now - SWEEP_GRACE,
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in alerts:
+        notify_alert_task.delay(pk)
+    for pk in deliveries:
+        deliver_webhook_task.delay(pk)
+    return len(alerts) + len(deliveries)
 
 
 def notify_escalations(cases) -> int:

@@ -4,6 +4,7 @@ Input is checked by surveys.ingest (the rules depend on the survey version), so 
 serializers here document the contract rather than validate it.
 """
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
@@ -15,10 +16,16 @@ class ResponseIn(serializers.Serializer):
     submitted_at = serializers.DateTimeField(
         help_text="When the customer answered, with an offset."
     )
-    language = serializers.CharField(required=False, help_text="One of the survey's languages.")
+    language = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="One of the survey's languages (absent or null: the location's default).",
+    )
     staff = serializers.CharField(required=False, allow_null=True, help_text="A staff code.")
     survey_version = serializers.IntegerField(
-        required=False, help_text="An older version the kiosk still shows (default: current)."
+        required=False,
+        allow_null=True,
+        help_text="An older version the kiosk still shows (absent or null: the current one).",
     )
     complete = serializers.BooleanField(
         required=False,
@@ -34,8 +41,14 @@ class ResponseIn(serializers.Serializer):
 
 
 class BatchIn(serializers.Serializer):
-    responses = ResponseIn(
-        many=True, help_text="Up to 500 responses, in the order they were given."
+    # Items are not constrained here: each is checked on its own, and one that is not a valid
+    # response is answered `invalid` in the results while the batch as a whole is still a 200.
+    responses = serializers.ListField(
+        child=serializers.JSONField(),
+        max_length=settings.CXHUB_MAX_BATCH_SIZE,
+        help_text="Up to 500 responses, in the order they were given, each as for "
+        "POST /api/v1/kiosk/responses/ (ResponseInRequest). An item that is not a valid "
+        "response is answered `invalid` in its result; it never rejects the others.",
     )
 
 
@@ -83,6 +96,62 @@ class BatchOut(serializers.Serializer):
 
 class ErrorOut(serializers.Serializer):
     detail = serializers.CharField(required=False)
+
+
+class ConfigTouchpointOut(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField(allow_blank=True)
+
+
+class ConfigKioskOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField(allow_blank=True)
+    touchpoint = ConfigTouchpointOut()
+
+
+class ConfigOrganizationOut(serializers.Serializer):
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+
+
+class ConfigLocationOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    timezone = serializers.CharField(help_text="An IANA time zone, e.g. Asia/Ho_Chi_Minh.")
+    default_language = serializers.CharField()
+
+
+class ConfigSurveyOut(serializers.Serializer):
+    version = serializers.IntegerField(help_text="Send it back as `survey_version`.")
+    number = serializers.IntegerField()
+    name = serializers.CharField()
+    languages = serializers.ListField(child=serializers.CharField())
+    questions = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Each with key, kind, required, text per language, and where relevant "
+        "labels, choices, multiple, max_length and show_if (docs/kiosk-api.md).",
+    )
+
+
+class ConfigStaffOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    photo = serializers.CharField(allow_null=True, help_text="The photo's URL, if any.")
+
+
+class ConfigSettingsOut(serializers.Serializer):
+    idle_timeout_seconds = serializers.IntegerField()
+    thank_you_seconds = serializers.IntegerField()
+    heartbeat_seconds = serializers.IntegerField()
+
+
+class KioskConfigOut(serializers.Serializer):
+    kiosk = ConfigKioskOut()
+    organization = ConfigOrganizationOut()
+    location = ConfigLocationOut()
+    survey = ConfigSurveyOut(allow_null=True, help_text="null while the location has no survey.")
+    staff = ConfigStaffOut(many=True, help_text="The active members of the kiosk's location.")
+    settings = ConfigSettingsOut()
 
 
 EXAMPLE_RESPONSE = OpenApiExample(
@@ -138,7 +207,7 @@ EXAMPLE_CONFIG = OpenApiExample(
     "A kiosk at the checkout of HCM-01",
     value={
         "kiosk": {
-            "id": "6f1c…",
+            "id": "6f1c2a9e-4b7d-4c1e-9f3a-2d8e5b7c1a04",
             "name": "Quầy thu ngân",
             "touchpoint": {"name": "checkout", "label": "Checkout"},
         },

@@ -20,7 +20,7 @@ def check_alerts_task(response_ids: list[str]) -> int:
 
 @shared_task(**RETRYING)
 def sweep_alerts_task() -> int:
-    return recovery.sweep_unchecked()
+    return recovery.sweep_unchecked() + notifications.sweep_pending()
 
 
 @shared_task(**RETRYING)
@@ -47,9 +47,10 @@ def notify_alert_task(alert_id: int) -> int:
 def deliver_webhook_task(delivery_id: int) -> str:
     # A failed attempt schedules the next itself (rather than raising for Celery's retry),
     # so the delivery log counts every attempt and no failure propagates to the caller.
+    # Waits longer than that are left to the sweep: Redis hands a delayed task to a second
+    # worker once it has waited past the visibility timeout.
     outcome, attempts = webhooks.deliver(delivery_id)
-    if outcome == webhooks.RETRY:
-        deliver_webhook_task.apply_async(
-            [delivery_id], countdown=webhooks.backoff_seconds(attempts)
-        )
+    wait = webhooks.backoff_seconds(attempts)
+    if outcome == webhooks.RETRY and wait <= webhooks.LONGEST_COUNTDOWN:
+        deliver_webhook_task.apply_async([delivery_id], countdown=wait)
     return outcome

@@ -9,9 +9,11 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import httpx
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from .models import Alert, WebhookDelivery, WebhookEndpoint
@@ -19,6 +21,9 @@ from .models import Alert, WebhookDelivery, WebhookEndpoint
 MAX_ATTEMPTS = 8
 DISABLE_AFTER_FAILURES = 20  # consecutive, across deliveries
 TIMEOUT_SECONDS = 5.0
+# Retries further off than this are sent by the beat sweep (notifications.sweep_pending),
+# well inside the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT, 600 s).
+LONGEST_COUNTDOWN = 240
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -73,8 +78,11 @@ def queue_deliveries(alert: Alert) -> list[WebhookDelivery]:
     endpoints = WebhookEndpoint.objects.filter(
         organization_id=alert.organization_id, is_active=True
     )
+    now = timezone.now()
     return [
-        WebhookDelivery.objects.get_or_create(endpoint=endpoint, alert=alert)[0]
+        WebhookDelivery.objects.get_or_create(
+            endpoint=endpoint, alert=alert, defaults={"next_attempt_at": now}
+        )[0]
         for endpoint in endpoints
     ]
 
@@ -88,18 +96,35 @@ def backoff_seconds(attempts: int) -> int:
 
 
 def deliver(delivery_id: int) -> tuple[str, int]:
-    """One attempt. Returns ("delivered" | "done" | "gave up" | "retry", attempts so far);
-    "done" when nothing is left to do (delivered before, given up, endpoint disabled)."""
-    delivery = WebhookDelivery.objects.select_related(
-        "endpoint",
-        "alert__rule",
-        "alert__location",
-        "alert__organization",
-        "alert__response__staff",
-    ).get(pk=delivery_id)
+    """One attempt, if one is due. Returns ("delivered" | "done" | "gave up" | "retry" |
+    "not due", attempts so far); "done" when nothing is left to do (delivered before, given
+    up, endpoint disabled, or another worker is sending it right now)."""
+    with transaction.atomic():
+        # Locked for the attempt: a redelivered or swept copy of the task skips it instead
+        # of sending the alert twice.
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related(
+                "endpoint",
+                "alert__rule",
+                "alert__location",
+                "alert__organization",
+                "alert__response__staff",
+            )
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return "done", 0
+        return _attempt(delivery)
+
+
+def _attempt(delivery: WebhookDelivery) -> tuple[str, int]:
     endpoint = delivery.endpoint
     if delivery.delivered_at or delivery.gave_up_at or not endpoint.is_active:
         return "done", delivery.attempts
+    if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now():
+        return "not due", delivery.attempts
     body = json.dumps(payload(delivery.alert), ensure_ascii=False, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -131,5 +156,8 @@ def deliver(delivery_id: int) -> tuple[str, int]:
         delivery.gave_up_at = timezone.now()
         delivery.save()
         return "gave up", delivery.attempts
+    delivery.next_attempt_at = timezone.now() + timedelta(
+        seconds=backoff_seconds(delivery.attempts)
+    )
     delivery.save()
     return RETRY, delivery.attempts

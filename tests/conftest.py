@@ -18,13 +18,15 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def own_cache_database(settings, worker_id):
     """Each xdist worker throttles in a Redis database of its own: tests clear the cache,
-    and a clear is a FLUSHDB."""
+    and a clear is a FLUSHDB. They count up from REDIS_URL's database (10 in scripts/test),
+    so two runs given databases far enough apart do not clear each other's."""
     location = settings.CACHES["default"].get("LOCATION")
     if location and location.startswith("redis://"):
         index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-        base = location.rsplit("/", 1)[0]
+        base, _, first = location.rpartition("/")
+        database = (int(first or 0) + index) % 16
         settings.CACHES = {
-            "default": {**settings.CACHES["default"], "LOCATION": f"{base}/{10 + index % 6}"}
+            "default": {**settings.CACHES["default"], "LOCATION": f"{base}/{database}"}
         }
 
 
@@ -92,3 +94,21 @@ def kiosk_client(kiosk_and_token):
 @pytest.fixture
 def anonymous_client(db):
     return APIClient()
+
+
+@pytest.fixture
+def contact_survey(store):
+    """The store's survey with a "contact me" question added and published."""
+    from surveys.services import publish_survey
+
+    survey = store.organization.default_survey
+    survey.questions = [
+        *survey.questions,
+        {
+            "key": "contact",
+            "kind": "contact",
+            "text": {"vi": "Liên hệ với tôi", "th": "ติดต่อฉัน", "en": "Contact me"},
+        },
+    ]
+    survey.save()
+    return publish_survey(survey=survey)

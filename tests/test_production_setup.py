@@ -68,6 +68,8 @@ def test_the_web_command_serves_the_api_under_gunicorn(store):
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
         "PATH": f"{BIN}:{os.environ['PATH']}",
+        # As in production: plain HTTP is redirected unless the TLS proxy vouches for it.
+        "SECURE_SSL_REDIRECT": "true",
     }
     server = subprocess.Popen(command_of("web"), cwd=ROOT, env=env, stderr=subprocess.PIPE)
     try:
@@ -78,12 +80,22 @@ def test_the_web_command_serves_the_api_under_gunicorn(store):
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"}
+        healthcheck = COMPOSE["services"]["web"]["healthcheck"]["test"][1:]
+        healthcheck[-1] = healthcheck[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
 
         r = httpx.post(f"{base}/api/v1/kiosk/responses/", json=a_response(nps=10), headers=headers)
+        plain = httpx.post(f"{base}/api/v1/kiosk/responses/", json=a_response(nps=10))
+        probe = subprocess.run(healthcheck, env=env, capture_output=True, text=True, timeout=30)
 
         assert r.status_code == 201, r.text
-        assert httpx.get(f"{base}/api/docs/").status_code == 200
+        assert plain.status_code == 301
+        assert plain.headers["Location"].startswith("https://")
+        assert (
+            httpx.get(f"{base}/api/docs/", headers={"X-Forwarded-Proto": "https"}).status_code
+            == 200
+        )
+        assert probe.returncode == 0, probe.stderr
     finally:
         server.terminate()
         server.wait(10)

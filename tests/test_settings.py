@@ -20,6 +20,7 @@ def manage(*args, **env):
         "DATABASE_URL",
         "REDIS_URL",
         "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "SECURE_SSL_REDIRECT",
     }
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(

@@ -8,6 +8,6 @@ surveys/ builds on it.
 """
 
 # Importing the modules registers their ModelAdmins with the admin site.
-from . import import_views, kiosks, organizations, people, tenancy
+from . import audit, import_views, kiosks, organizations, people, tenancy
 
-__all__ = ["import_views", "kiosks", "organizations", "people", "tenancy"]
+__all__ = ["audit", "import_views", "kiosks", "organizations", "people", "tenancy"]

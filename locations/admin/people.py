@@ -8,7 +8,15 @@ from django.contrib.auth.admin import UserAdmin
 
 from .. import services
 from ..models import ApiToken, Membership, UserPreference
-from .tenancy import ReadOnlyAdmin, ScopedFilter, TenantAdmin, TenantForm, adopt
+from .tenancy import (
+    AskPermissionFirst,
+    ReadOnlyAdmin,
+    ScopedFilter,
+    TenantAdmin,
+    TenantForm,
+    adopt,
+    ask_permission_first,
+)
 
 User = get_user_model()
 
@@ -94,7 +102,7 @@ if admin.site.is_registered(User):
 
 
 @admin.register(User)
-class UserWithMembershipsAdmin(UserAdmin):
+class UserWithMembershipsAdmin(AskPermissionFirst, UserAdmin):
     inlines = [*UserAdmin.inlines, MembershipInline]
 
     def get_inlines(self, request, obj=None):
@@ -102,7 +110,7 @@ class UserWithMembershipsAdmin(UserAdmin):
 
 
 @admin.register(UserPreference)
-class UserPreferenceAdmin(admin.ModelAdmin):
+class UserPreferenceAdmin(AskPermissionFirst, admin.ModelAdmin):
     """What people chose for themselves (the language switcher); like accounts, superusers'."""
 
     list_display = ["user", "language"]
@@ -110,3 +118,7 @@ class UserPreferenceAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username", "user__email"]
     raw_id_fields = ["user"]
+
+
+# Registered before ours (INSTALLED_APPS lists them first): auth's groups, axes' records.
+ask_permission_first(admin.site)

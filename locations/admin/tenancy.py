@@ -4,6 +4,7 @@ organizations the requesting user administers."""
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import models
 
 from surveys.models import SurveyVersion
@@ -88,7 +89,29 @@ class TenantForm(forms.ModelForm):
         return location.organization if location else None
 
 
-class TenantAdmin(admin.ModelAdmin):
+class AskPermissionFirst:
+    """Django's history page looks a row up before it asks whether the person may see the
+    model at all: someone without the permission was refused (403) an id that exists and
+    told "does not exist" for one that does not, and could walk the ids of other tenants'
+    people, groups and sign-in records to learn which exist. Asking first answers both alike."""
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+
+def ask_permission_first(site) -> None:
+    """Give the ModelAdmins other apps registered (auth's groups, axes' sign-in records…)
+    the same answer as ours."""
+    for model, model_admin in list(site._registry.items()):
+        if not isinstance(model_admin, AskPermissionFirst):
+            base = type(model_admin)
+            site.unregister(model)
+            site.register(model, type(base.__name__, (AskPermissionFirst, base), {}))
+
+
+class TenantAdmin(AskPermissionFirst, admin.ModelAdmin):
     form = TenantForm
     # The path from this model to its Organization, for scoping querysets.
     tenant_field = "organization"

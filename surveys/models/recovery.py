@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from locations.models import AuditedByOrganization
+
 
 class RuleKind(models.TextChoices):
     DETRACTOR = "detractor", _("A detractor (NPS at or below the threshold)")
@@ -27,7 +29,7 @@ RESPONSE_RULES = {
 }
 
 
-class AlertRule(models.Model):
+class AlertRule(AuditedByOrganization, models.Model):
     """A rule of an organization; a rule with a location overrides the organization's rule
     of the same kind at that store (or switches it off there, with enabled=False)."""
 
@@ -93,6 +95,9 @@ class Alert(models.Model):
     )
     fired_at = models.DateTimeField()
     summary = models.CharField(max_length=300)
+    # Set once the e-mails are sent and the webhooks queued: an alert whose notification was
+    # lost with the broker is found by the sweep (surveys.recovery.sweep_notifications).
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -107,7 +112,14 @@ class Alert(models.Model):
                 name="surveys_alert_once_per_window",
             ),
         ]
-        indexes = [models.Index(fields=["location", "fired_at"], name="surveys_alert_loc_idx")]
+        indexes = [
+            models.Index(fields=["location", "fired_at"], name="surveys_alert_loc_idx"),
+            models.Index(
+                fields=["fired_at"],
+                name="surveys_alert_unnotified_idx",
+                condition=Q(notified_at__isnull=True),
+            ),
+        ]
 
     def __str__(self):
         return self.summary
@@ -126,7 +138,7 @@ class CaseOutcome(models.TextChoices):
     NOT_RECOVERABLE = "not_recoverable", _("Not recoverable")
 
 
-class Case(models.Model):
+class Case(AuditedByOrganization, models.Model):
     """A service-recovery case for one unhappy response at its store."""
 
     organization = models.ForeignKey("locations.Organization", models.CASCADE, related_name="+")
@@ -193,7 +205,7 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-class WebhookEndpoint(models.Model):
+class WebhookEndpoint(AuditedByOrganization, models.Model):
     """Where an organization's alerts are POSTed, signed with this endpoint's secret."""
 
     organization = models.ForeignKey(
@@ -221,11 +233,22 @@ class WebhookDelivery(models.Model):
     last_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due (null: now). Kept here, not only in a delayed task, so a
+    # retry survives a broker restart and is never sent twice by two copies of one task.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["endpoint", "alert"], name="surveys_webhookdelivery_once"
+            )
+        ]
+        indexes = [
+            # The sweep's question: which deliveries are pending?
+            models.Index(
+                fields=["next_attempt_at"],
+                name="surveys_delivery_pending_idx",
+                condition=Q(delivered_at__isnull=True, gave_up_at__isnull=True),
             )
         ]
 

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from locations.models import AuditedByOrganization
+
 
 class QuestionKind(models.TextChoices):
     NPS = "nps", "NPS (0–10)"
@@ -25,7 +27,7 @@ SCORE_ON_SCALE = Q(kind__in=list(SCALES), score__isnull=False) & (
 ) | (~Q(kind__in=list(SCALES)) & Q(score__isnull=True))
 
 
-class Survey(models.Model):
+class Survey(AuditedByOrganization, models.Model):
     """A survey an organization edits as a draft and publishes as immutable versions."""
 
     organization = models.ForeignKey(
@@ -75,6 +77,9 @@ class SurveyVersion(models.Model):
 
     def question_map(self) -> dict[str, dict]:
         return {q["key"]: q for q in self.questions}
+
+    def get_additional_data(self) -> dict:
+        return {"organization_id": self.survey.organization_id}
 
 
 class SurveyResponse(models.Model):

@@ -83,3 +83,35 @@ def test_a_person_chooses_their_digest_on_their_settings_page(chain):
     assert client.post("/account/preferences/", {"digest": "hourly"}).status_code == 400
     assert client.post("/account/preferences/", {"digest": "daily"}).status_code == 302
     assert location_services.digest_of(people["store"]) == "daily"
+
+
+def test_a_digest_run_repeated_the_same_day_sends_nobody_a_second_copy(chain):
+    with time_machine.travel(NOW, tick=False):
+        first = digests.send("weekly")
+        again = digests.send("weekly")  # a retried task, or a second beat by mistake
+
+    assert (first, again) == (2, 0)
+    assert len(mail.outbox) == 2
+
+
+def test_a_run_that_failed_half_way_sends_only_what_was_left(chain, monkeypatch):
+    sent = []
+    real_send = digests.EmailMultiAlternatives.send
+
+    def fail_on_the_second(message, *args, **kwargs):
+        if sent:
+            raise ConnectionError("SMTP went away")
+        sent.append(message.to)
+        return real_send(message, *args, **kwargs)
+
+    with time_machine.travel(NOW, tick=False):
+        monkeypatch.setattr(digests.EmailMultiAlternatives, "send", fail_on_the_second)
+        with pytest.raises(ConnectionError):
+            digests.send("weekly")
+        monkeypatch.undo()
+        resumed = digests.send("weekly")
+
+    assert resumed == 1
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        [chain[1]["head"].email, chain[1]["store"].email]
+    )

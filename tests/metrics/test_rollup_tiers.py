@@ -58,9 +58,16 @@ def summed(**key_of):
 
 
 @pytest.fixture
-def answered_across_two_months(kiosk_client, store, django_capture_on_commit_callbacks):
+def answered_across_two_months(
+    kiosk_client, kiosk_and_token, store, django_capture_on_commit_callbacks
+):
     """Sixty responses between 30 October and 2 November, three staff members and nobody,
     each refreshed by the task its commit enqueued (in process here)."""
+    # Registered well before the first answer, whatever today is: answers from before a
+    # kiosk's registration get the server's clock instead of their own.
+    kiosk = kiosk_and_token[0]
+    kiosk.registered_at = NOW - dt.timedelta(days=60)
+    kiosk.save(update_fields=["registered_at"])
     members = [StaffMemberFactory(location=store, code=f"NV-{i}") for i in range(3)]
     days = ["2026-10-30", "2026-10-31", "2026-11-01", "2026-11-02"]
     with time_machine.travel(NOW, tick=False):

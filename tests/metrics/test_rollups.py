@@ -193,8 +193,13 @@ def test_a_bucket_with_a_refresh_queued_queues_no_second_one_until_that_refresh_
 ):
     from metrics import tasks
 
-    queued = []
-    monkeypatch.setattr(tasks.refresh_buckets_task, "delay", lambda keys: queued.append(keys))
+    queued, delays = [], set()
+
+    def apply_async(args, countdown):
+        queued.append(args[0])
+        delays.add(countdown)
+
+    monkeypatch.setattr(tasks.refresh_buckets_task, "apply_async", apply_async)
     submit(body("2026-11-22T10:05:00+07:00", nps=9))
     submit(body("2026-11-22T10:50:00+07:00", nps=7))
     submit(body("2026-11-22T11:05:00+07:00", nps=8))
@@ -209,3 +214,5 @@ def test_a_bucket_with_a_refresh_queued_queues_no_second_one_until_that_refresh_
     assert queued[-1] == [[store.pk, "2026-11-22", 10]]
     assert HourlyRollup.objects.get(hour=10, question="nps").n == 2
     assert DirtyBucket.objects.filter(hour=10).exists()
+    # Each waits a moment, so that the responses right behind it share its refresh.
+    assert delays == {2.0}

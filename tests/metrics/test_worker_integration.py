@@ -14,7 +14,7 @@ from locations.models import Role
 from metrics.models import DirtyBucket
 from surveys.models import SurveyResponse
 from tests.factories import LocationFactory, MembershipFactory, make_kiosk
-from tests.stack import Redis, Stack, wait_for
+from tests.stack import stack_on_test_database, wait_for
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,15 +26,8 @@ pytestmark = [
 
 @pytest.fixture
 def stack(tmp_path):
-    s = connection.settings_dict
-    redis = Redis(tmp_path)
-    redis.start()
-    running = Stack(f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}", redis, tmp_path)
-    try:
+    with stack_on_test_database(tmp_path) as running:
         yield running
-    finally:
-        running.stop()
-        redis.stop()
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ alert checked, e-mailed and delivered to a webhook receiver by a Celery worker o
 import shutil
 
 import pytest
-from django.db import connection
 
 from locations.models import Role
 from surveys import recovery
 from surveys.models import Alert, Case, WebhookDelivery, WebhookEndpoint
 from tests.factories import LocationFactory, MembershipFactory, a_response, make_kiosk
-from tests.stack import Redis, Stack, wait_for
+from tests.stack import stack_on_test_database, wait_for
 from tests.surveys.test_recovery import Receiver
 
 pytestmark = [
@@ -23,19 +22,12 @@ pytestmark = [
 
 @pytest.fixture
 def stack(tmp_path):
-    s = connection.settings_dict
-    redis = Redis(tmp_path)
-    redis.start()
-    running = Stack(f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}", redis, tmp_path)
-    running.env |= {
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(tmp_path / "mail"),
-    }
-    try:
+    with stack_on_test_database(tmp_path) as running:
+        running.env |= {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+        }
         yield running
-    finally:
-        running.stop()
-        redis.stop()
 
 
 def test_a_detractor_over_http_reaches_the_manager_and_the_webhook_through_the_worker(

@@ -11,7 +11,7 @@ import time_machine
 from django.core import mail
 
 from locations.models import Role
-from surveys import recovery, webhooks
+from surveys import notifications, recovery, webhooks
 from surveys.models import Alert, AlertRule, Case, RuleKind, WebhookDelivery, WebhookEndpoint
 from surveys.services import publish_survey
 from tests.factories import MembershipFactory, RegionFactory, StaffMemberFactory, a_response
@@ -224,13 +224,25 @@ def test_an_alert_reaches_the_webhook_signed_with_the_endpoint_secret(submit, ma
     assert delivery.delivered_at is not None
 
 
+def settled(delivery: WebhookDelivery) -> WebhookDelivery:
+    """Let time pass to each retry's due moment and run the beat sweep, as production does
+    for retries too far off for a delayed task; until delivered or given up."""
+    for _ in range(webhooks.MAX_ATTEMPTS + 1):
+        delivery.refresh_from_db()
+        if delivery.delivered_at or delivery.gave_up_at:
+            return delivery
+        with time_machine.travel(delivery.next_attempt_at + notifications.SWEEP_GRACE):
+            notifications.sweep_pending()
+    raise AssertionError(f"{delivery} never settled")
+
+
 def test_a_failing_receiver_is_retried_until_it_takes_the_alert(submit, managers, receiver):
     endpoint, server = receiver(statuses=[500, 503])
 
     submit(a_response(nps=2))
+    delivery = settled(WebhookDelivery.objects.get())
 
     assert [signed for signed, _ in server.received] == [True, True, True]
-    delivery = WebhookDelivery.objects.get()
     assert delivery.attempts == 3 and delivery.delivered_at is not None
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 0
@@ -243,15 +255,52 @@ def test_a_receiver_that_keeps_failing_is_given_up_on_and_then_disabled(
     endpoint, server = receiver(statuses=[500] * 50)
 
     submit(a_response(nps=2))
-    first = WebhookDelivery.objects.get()
+    first = settled(WebhookDelivery.objects.get())
     assert first.attempts == webhooks.MAX_ATTEMPTS
     assert first.gave_up_at is not None and first.delivered_at is None
 
     submit(a_response(nps=1))  # a second alert: four more failures reach the limit
+    settled(WebhookDelivery.objects.exclude(pk=first.pk).get())
 
     endpoint.refresh_from_db()
     assert not endpoint.is_active and endpoint.disabled_at is not None
     assert len(server.received) == 12
+
+
+def test_a_retry_waiting_for_its_time_is_not_sent_early_by_a_second_copy_of_the_task(
+    submit, managers, receiver
+):
+    _, server = receiver(statuses=[500])
+    submit(a_response(nps=2))
+    delivery = WebhookDelivery.objects.get()
+
+    again = webhooks.deliver(delivery.pk)  # a redelivered copy of the task, too early
+
+    assert again == ("not due", 1)
+    assert len(server.received) == 1
+
+
+def test_an_alert_whose_notification_was_lost_is_sent_once_by_the_sweep(
+    submit, managers, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    _, server = receiver()
+    # The broker is down when the alert fires: the task that would notify is never queued.
+    monkeypatch.setattr(recovery, "_queue_notifications", lambda alert: None)
+    submit(a_response(nps=2))
+    assert (len(mail.outbox), Alert.objects.get().notified_at) == (0, None)
+    monkeypatch.undo()
+
+    with (
+        time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        notifications.sweep_pending()
+        notifications.sweep_pending()  # the next sweep finds nothing left to do
+
+    assert len(mail.outbox) == 1
+    assert Alert.objects.get().notified_at is not None
+    assert WebhookDelivery.objects.get().delivered_at is not None
+    assert len(server.received) == 1
 
 
 def test_a_signature_is_refused_when_the_body_or_the_time_is_not_what_was_signed():

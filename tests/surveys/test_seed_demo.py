@@ -188,6 +188,12 @@ def test_customers_mostly_answer_in_their_stores_language(output):
         assert responses.filter(language="en").exists()
 
 
+def signs_in(client, email, password) -> bool:
+    """Through the sign-in page, as a person would: a success redirects to the dashboard."""
+    answer = client.post("/accounts/login/", {"username": email, "password": password})
+    return answer.status_code == 302 and answer["Location"] == "/dashboard/"
+
+
 def test_every_printed_login_works_and_the_last_line_is_one(output, client):
     lines = output.strip().splitlines()
     logins = [m for m in map(LOGIN_LINE.match, lines) if m]
@@ -195,7 +201,7 @@ def test_every_printed_login_works_and_the_last_line_is_one(output, client):
     assert LOGIN_LINE.match(lines[-1])["label"].startswith("store manager")
     assert "/admin/" in output
     for login in logins:
-        assert client.login(username=login["email"], password=login["password"]), login["email"]
+        assert signs_in(client, login["email"], login["password"]), login["email"]
         client.logout()
 
 
@@ -231,8 +237,9 @@ def test_a_re_run_prints_the_logins_and_never_duplicates(output, client):
         Kiosk.objects.count(),
     )
     last = LOGIN_LINE.match(again.strip().splitlines()[-1])
-    assert client.login(username=last["email"], password=last["password"])
-    assert client.login(username="head@demo.cxhub", password="sen-head-office")
+    assert signs_in(client, last["email"], last["password"])
+    client.logout()
+    assert signs_in(client, "head@demo.cxhub", "sen-head-office")
 
 
 def test_reset_rebuilds_the_demo_from_scratch_and_the_same_clock_gives_the_same_data(output):

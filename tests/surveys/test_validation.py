@@ -232,21 +232,6 @@ def test_a_required_question_hidden_by_its_condition_is_not_required(kiosk_clien
     assert answer_errors(kiosk_client, nps=2) == {"reason": ["This question is required."]}
 
 
-@pytest.fixture
-def contact_survey(store):
-    survey = store.organization.default_survey
-    survey.questions = [
-        *survey.questions,
-        {
-            "key": "contact",
-            "kind": "contact",
-            "text": {"vi": "Liên hệ với tôi", "th": "ติดต่อฉัน", "en": "Contact me"},
-        },
-    ]
-    survey.save()
-    return publish_survey(survey=survey)
-
-
 def test_contact_details_are_kept_only_with_explicit_consent(kiosk_client, contact_survey):
     refused = answer_errors(kiosk_client, nps=2, contact={"email": "lan@example.com"})
     assert "consent" in refused["contact"][0]
