@@ -6,6 +6,7 @@ and replaces what was there, so running it twice, retrying it or killing it half
 never leave a wrong count: the next run simply computes the same rows again.
 """
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -55,8 +56,11 @@ def mark_dirty(keys: Iterable[BucketKey]) -> None:
 # A bucket with a refresh already queued needs no second one: the refresh recomputes the
 # whole bucket, whatever marked it. Without this guard a busy minute queues one task per
 # response and the queue outgrows what the workers can do (docs/benchmarks.md, freshness).
-# The guard expires, and marks stay the source of truth: a lost task is caught by the sweep.
-PENDING_SECONDS = 60
+# The guard expires, and marks stay the source of truth: a lost task is caught by the sweep
+# once its guard is gone. It outlives a long backlog, so that a busy worker is not handed a
+# second refresh of every bucket still waiting for its first.
+PENDING_SECONDS = 300
+SWEEP_LOCK = "rollup-sweep-running"
 
 
 def _pending_key(key: BucketKey) -> str:
@@ -175,15 +179,34 @@ def recompute(
 
 
 def sweep_dirty_buckets(*, older_than: timedelta = timedelta(seconds=10), limit: int = 2000) -> int:
-    """Refresh buckets whose refresh never ran (broker down, task lost). Younger marks are
-    left to the task their own commit enqueued."""
-    cutoff = timezone.now() - older_than
-    keys = list(
-        DirtyBucket.objects.filter(marked_at__lte=cutoff)
-        .order_by("marked_at")
-        .values_list("location_id", "day", "hour")[:limit]
-    )
-    return refresh_buckets(keys)
+    """Refresh buckets whose refresh never ran (broker down, task lost). Younger marks, and
+    marks whose refresh is still queued, are left to that refresh; one sweep at a time, so
+    that a worker behind its queue is not also handed a pile of sweeps by beat."""
+    try:
+        if not cache.add(SWEEP_LOCK, 1, settings.CELERY_TASK_TIME_LIMIT):
+            return 0
+    except Exception:  # no cache: sweep regardless, as when the broker is down
+        log.warning("could not take the sweep lock; sweeping anyway", exc_info=True)
+    try:
+        cutoff = timezone.now() - older_than
+        keys = list(
+            DirtyBucket.objects.filter(marked_at__lte=cutoff)
+            .order_by("marked_at")
+            .values_list("location_id", "day", "hour")[:limit]
+        )
+        return refresh_buckets(_without_queued_refresh(keys))
+    finally:
+        with contextlib.suppress(Exception):
+            cache.delete(SWEEP_LOCK)
+
+
+def _without_queued_refresh(keys: list[BucketKey]) -> list[BucketKey]:
+    try:
+        queued = cache.get_many([_pending_key(key) for key in keys])
+    except Exception:  # the cache is away (so is the broker): every mark is the sweep's
+        log.warning("could not read the queued-refresh guards", exc_info=True)
+        return keys
+    return [key for key in keys if _pending_key(key) not in queued]
 
 
 def reconcile_recent(*, since: timedelta = timedelta(hours=26)) -> int:

@@ -6,6 +6,7 @@ unique constraints on Alert guarantee it under retries and concurrent workers â€
 case for an unhappy response, and queues the notifications of the alerts it created.
 """
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
@@ -280,10 +281,30 @@ def _queue_notifications(alert: Alert) -> None:
     transaction.on_commit(lambda: notify_alert_task.delay(alert.pk))
 
 
-def sweep_unchecked(*, since: timedelta = timedelta(minutes=15)) -> int:
-    """Check every response received lately: a check lost with the broker is done here,
-    and checking one twice fires nothing twice."""
-    recent = SurveyResponse.objects.filter(received_at__gte=timezone.now() - since)
+SWEEP_CURSOR = "alert-sweep-checked-until"
+
+
+def sweep_unchecked(
+    *, since: timedelta = timedelta(minutes=15), grace: timedelta = timedelta(seconds=5)
+) -> int:
+    """Check the responses received since the last sweep: a check lost with the broker is
+    done here, and checking one twice fires nothing twice.
+
+    Each sweep takes up where the last stopped (a cursor in the cache), never further back
+    than `since`: re-checking the whole quarter hour every minute made the sweep the worker's
+    biggest job under load (docs/benchmarks.md, load). `grace` leaves the last seconds to
+    transactions still committing."""
+    now = timezone.now()
+    until = now - grace
+    start = now - since
+    try:
+        cursor = cache.get(SWEEP_CURSOR)
+    except Exception:  # the cache is away: check the whole period, as after a restart
+        log.warning("could not read the alert sweep's cursor", exc_info=True)
+        cursor = None
+    if cursor is not None:
+        start = max(start, datetime.fromisoformat(cursor))
+    recent = SurveyResponse.objects.filter(received_at__gte=start, received_at__lt=until)
     # Only responses some rule could match: low scores under the loosest threshold in use,
     # or contact details. Scanning every recent response would cost the most at peak load.
     loosest = Q(contact__isnull=False)
@@ -295,7 +316,10 @@ def sweep_unchecked(*, since: timedelta = timedelta(minutes=15)) -> int:
         if worst is not None:
             loosest |= Q(answers__kind=question_kind, answers__score__lte=worst)
     ids = list(recent.filter(loosest).values_list("pk", flat=True).distinct())
-    return len(check_responses(ids))
+    checked = len(check_responses(ids))
+    with contextlib.suppress(Exception):  # a lost cursor only makes the next sweep wider
+        cache.set(SWEEP_CURSOR, until.isoformat(), int(since.total_seconds()))
+    return checked
 
 
 # --- silent kiosks ------------------------------------------------------------------------------

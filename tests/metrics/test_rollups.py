@@ -115,6 +115,35 @@ def test_a_response_commits_with_its_bucket_marked_and_the_sweep_refreshes_it(ki
 
 
 @time_machine.travel(NOW, tick=False)
+def test_the_sweep_leaves_a_bucket_to_the_refresh_still_queued_for_it(kiosk_client, store):
+    kiosk_client.post(URL, body("2026-11-22T08:00:00+07:00", nps=7), format="json")
+    from django.core.cache import cache
+
+    key = (store.pk, dt.date(2026, 11, 22), 8)
+    cache.add(services._pending_key(key), 1)  # its refresh is queued; the worker is behind
+
+    with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
+        assert services.sweep_dirty_buckets() == 0
+        services.release_pending([key])  # the refresh starts (or its guard expires)
+        assert services.sweep_dirty_buckets() == 1
+
+    assert HourlyRollup.objects.get().b7 == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_second_sweep_while_one_runs_does_nothing(kiosk_client, store):
+    from django.core.cache import cache
+
+    kiosk_client.post(URL, body("2026-11-22T08:00:00+07:00", nps=7), format="json")
+    cache.add(services.SWEEP_LOCK, 1)  # a sweep is running
+
+    with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
+        assert services.sweep_dirty_buckets() == 0
+
+    assert DirtyBucket.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
 def test_even_a_lost_mark_is_healed_by_the_nightly_reconciliation(kiosk_client, store):
     kiosk_client.post(URL, body("2026-11-22T08:00:00+07:00", nps=7), format="json")
     DirtyBucket.objects.all().delete()  # say, restored from a backup taken mid-write

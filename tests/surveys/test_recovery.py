@@ -151,11 +151,30 @@ def test_the_sweep_checks_responses_whose_check_was_never_queued(submit, manager
     submit(a_response(nps=0))
     assert not Alert.objects.exists()
 
-    recovery.sweep_unchecked()
-    recovery.sweep_unchecked()
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)):
+        recovery.sweep_unchecked()
+        recovery.sweep_unchecked()
 
     assert Alert.objects.count() == 1
     assert Case.objects.count() == 1
+
+
+def test_each_sweep_checks_only_what_arrived_since_the_last_one(submit, managers, monkeypatch):
+    monkeypatch.setattr(recovery, "request_alert_check", lambda ids: None)  # broker down
+    checked = []
+    monkeypatch.setattr(recovery, "check_responses", lambda ids: checked.append(ids) or [])
+    submit(a_response(nps=0))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+
+    with time_machine.travel(later, tick=False):
+        recovery.sweep_unchecked()
+    submit_at = later + dt.timedelta(seconds=30)
+    with time_machine.travel(submit_at, tick=False):
+        submit(a_response(nps=1))
+    with time_machine.travel(submit_at + dt.timedelta(minutes=1), tick=False):
+        recovery.sweep_unchecked()
+
+    assert [len(ids) for ids in checked] == [1, 1]
 
 
 # --- webhooks against a real receiver on 127.0.0.1 ----------------------------------------------
