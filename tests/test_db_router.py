@@ -79,6 +79,9 @@ def no_replica_alias():
 @pytest.fixture
 def replica(settings):
     settings.DATABASE_ROUTERS = ROUTERS
+    # As between two requests: an earlier test in this process may have left a streamed
+    # answer unclosed, and so its request "open" (request_finished fires on close).
+    db_routers._request_finished()
     return connections[REPLICA_DB_ALIAS]
 
 
