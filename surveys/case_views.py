@@ -32,6 +32,7 @@ class CaseForm(forms.Form):
         self.fields["owner"].choices = [("", "—")] + [
             (u.pk, u.get_full_name() or u.get_username()) for u in self.owners
         ]
+        self.fields["owner"].initial = case.owner_id
 
     def owner_user(self):
         pk = self.cleaned_data.get("owner")

@@ -175,6 +175,8 @@ def act(case: Case, user, *, status="", owner=None, outcome="", reason="", note=
         raise CaseError("status", "Not a case status.")
     if outcome and outcome not in CaseOutcome.values:
         raise CaseError("outcome", "Not an outcome.")
+    if owner is not None and owner.pk == case.owner_id:
+        owner = None  # the form shows the current owner: sending it back changes nothing
     if owner is not None and not possible_owners(case).filter(pk=owner.pk).exists():
         raise CaseError("owner", "That person cannot see this store's cases.")
     with transaction.atomic():

@@ -215,3 +215,26 @@ def test_an_overdue_case_is_escalated_once_to_its_region_manager(world):
     # In the organization's language (Vietnamese here), with the case and its store named.
     assert message.subject == f"[CXHub] HCM-01: một phiếu xử lý đã quá hạn (#{case.pk})"
     assert f"Phiếu xử lý {case.pk} tại cửa hàng HCM-01" in message.body
+
+
+def test_the_case_page_shows_its_owner_and_sending_them_back_changes_nothing(world):
+    case = world["cases"]["HCM-01"]
+    manager = world["people"]["store_manager"]
+    client = client_for(manager)
+    with time_machine.travel(NOW + dt.timedelta(minutes=5), tick=False):
+        client.post(f"/cases/{case.pk}/", {"owner": manager.pk})
+    case.refresh_from_db()
+    stamped = case.first_action_at
+
+    page = client.get(f"/cases/{case.pk}/").content.decode()
+    with time_machine.travel(NOW + dt.timedelta(hours=2), tick=False):
+        again = client.post(f"/cases/{case.pk}/", {"owner": manager.pk, "status": ""})
+
+    assert f'<option value="{manager.pk}" selected>' in page
+    assert again.status_code == 302
+    case.refresh_from_db()
+    assert (case.owner, case.status, case.first_action_at) == (
+        manager,
+        CaseStatus.IN_PROGRESS,
+        stamped,
+    )
