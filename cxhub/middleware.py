@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.utils import translation
 
+from cxhub.api import RETRY_AFTER_SECONDS
 from locations.selectors import saved_language
 
 
@@ -54,7 +55,7 @@ class ShedStaleRequestsMiddleware:
             return JsonResponse(
                 {"detail": "The server is overloaded; keep it and retry."},
                 status=503,
-                headers={"Retry-After": "30"},
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         return self.get_response(request)
 
@@ -66,9 +67,10 @@ def queue_seconds(stamp: str) -> float | None:
         value = float(stamp.removeprefix("t="))
     except ValueError:
         return None
-    for scale in (1, 1e3, 1e6):  # whichever lands closest to now
-        if abs(value / scale - time.time()) < 86400:
-            return time.time() - value / scale
+    now = time.time()
+    for scale in (1, 1e3, 1e6):  # the unit that lands within a day of now
+        if abs(value / scale - now) < 86400:
+            return now - value / scale
     return None
 
 
