@@ -187,7 +187,7 @@ def worker_tasks(log: Path) -> dict:
     runs = [
         (float(s), int(n))
         for s, n in re.findall(
-            r"metrics\.tasks\.refresh_buckets_task\[[^\]]+\] succeeded in ([0-9.e-]+)s: (\d+)",
+            r"metrics\.tasks\.refresh_(?:marked|buckets)_task\[[^\]]+\] succeeded in ([0-9.e-]+)s: (\d+)",
             text,
         )
     ]

@@ -701,7 +701,7 @@ def component_costs(place: Place, database: str, size: int, calls: int = 300) ->
     )
     steps.insert(
         4,
-        ("  of which on-commit: enqueue the refresh", lambda i: request_refresh(bucket), calls, 1),
+        ("  of which on-commit: enqueue the refresh", lambda i: request_refresh(), calls, 1),
     )
     rows = []
     for label, step, n, per in steps:

@@ -480,7 +480,7 @@ def report(args, facts, outcome) -> int:
     tasks = outcome["worker"]
     rows.append(
         [
-            "worker: refresh tasks (finest-tier rows written) / sweeps / retries / errors",
+            "worker: refresh tasks (buckets refreshed) / sweeps / retries / errors",
             f"{tasks['refresh_tasks']:,} ({tasks['refresh_buckets']:,}) / {tasks['sweeps']} / "
             f"{tasks['retries']} / {tasks['errors']}",
         ]

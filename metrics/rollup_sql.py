@@ -6,8 +6,10 @@ for the same GROUP BYs in the database, docs/benchmarks.md). The statements run 
 PostgreSQL and on SQLite (the demo): only the expansion of a choice answer's JSON list
 differs.
 
-Every statement takes the location and a day range, and optionally a set of local hours,
-and replaces exactly the rows of that range, so running it twice changes nothing.
+Every statement takes what it replaces — a location's day range (every location's, for a
+rebuild), or a set of buckets from anywhere (a refresh) — and replaces exactly those rows, so
+running it twice changes nothing. A refresh of many buckets is the same handful of
+statements as a refresh of one: the worker's cost goes with the statements, not the buckets.
 """
 
 from dataclasses import dataclass
@@ -69,6 +71,54 @@ class Span:
             params += list(self.hours)
         return sql, params
 
+    def month_parts(self) -> list[tuple[date, tuple, tuple]]:
+        """Per calendar month touched: (its first day, the WHERE of its StoreHourRollup rows,
+        the WHERE of its MonthHourRollup rows)."""
+        return [
+            (
+                month,
+                Span(self.location_id, month, month_end(month), self.hours).where(),
+                Span(self.location_id, month, month, self.hours).where(day="month"),
+            )
+            for month in months_between(self.date_from, self.date_to)
+        ]
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Location × local day × local hour buckets from anywhere: what a refresh replaces.
+    Offers the same WHERE clauses as Span, as row-value lists."""
+
+    keys: tuple[tuple[int, date, int], ...]
+
+    def where(self, day: str = "day", hour: str | None = "hour", prefix: str = "") -> tuple:
+        if hour is None:
+            pairs = sorted({(location_id, d) for location_id, d, _ in self.keys})
+            return _in_rows((f"{prefix}location_id", f"{prefix}{day}"), pairs)
+        return _in_rows((f"{prefix}location_id", f"{prefix}{day}", f"{prefix}{hour}"), self.keys)
+
+    def month_parts(self) -> list[tuple[date, tuple, tuple]]:
+        by_month: dict[date, set[tuple[int, int]]] = {}
+        for location_id, day, hour in self.keys:
+            by_month.setdefault(day.replace(day=1), set()).add((location_id, hour))
+        parts = []
+        for month, pairs in sorted(by_month.items()):
+            sql, params = _in_rows(("location_id", "hour"), sorted(pairs))
+            parts.append(
+                (
+                    month,
+                    (f"{sql} AND day BETWEEN %s AND %s", [*params, month, month_end(month)]),
+                    (f"{sql} AND month = %s", [*params, month]),
+                )
+            )
+        return parts
+
+
+def _in_rows(columns: tuple[str, ...], rows) -> tuple[str, list]:
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = ", ".join([one] * len(rows))
+    return f"({', '.join(columns)}) IN (VALUES {values})", [v for row in rows for v in row]
+
 
 def _replace(cursor, table: str, where: tuple, columns: str, select: str, params: list) -> int:
     cursor.execute(f"DELETE FROM {table} WHERE {where[0]}", where[1])
@@ -80,7 +130,7 @@ def _table(model) -> str:
     return model._meta.db_table
 
 
-def fill_from_answers(span: Span) -> int:
+def fill_from_answers(span: Span | Buckets) -> int:
     """The finest tiers (per staff member and hour) from raw answers; returns the number
     of histogram rows written."""
     vendor = connection.vendor
@@ -123,7 +173,7 @@ def fill_from_answers(span: Span) -> int:
     return written
 
 
-def fill_store_hours(span: Span) -> None:
+def fill_store_hours(span: Span | Buckets) -> None:
     """StoreHourRollup: the hourly tier without staff."""
     where, params = span.where()
     with connection.cursor() as cursor:
@@ -139,10 +189,10 @@ def fill_store_hours(span: Span) -> None:
         )
 
 
-def fill_days(location_id: int | None, date_from: date, date_to: date) -> None:
-    """DailyRollup, StaffDailyRollup and ChoiceDailyRollup for whole days (after their
-    hours are filled)."""
-    where, params = Span(location_id, date_from, date_to).where()
+def fill_days(span: Span | Buckets) -> None:
+    """DailyRollup, StaffDailyRollup and ChoiceDailyRollup for the whole days the span
+    touches (after their hours are filled)."""
+    where, params = span.where(hour=None)
     with connection.cursor() as cursor:
         _replace(
             cursor,
@@ -179,11 +229,11 @@ def fill_days(location_id: int | None, date_from: date, date_to: date) -> None:
         )
 
 
-def fill_month_hours(location_id: int | None, month: date, hours: tuple[int, ...] | None) -> None:
-    """MonthHourRollup for one calendar month (its first day), all hours or some."""
-    span = Span(location_id, month, month_end(month), hours)
-    where, params = span.where()
-    month_where, month_params = Span(location_id, month, month, hours).where(day="month")
+def fill_month_hours(month: date, hour_rows: tuple, month_rows: tuple) -> None:
+    """MonthHourRollup for one calendar month (its first day): the rows month_rows selects,
+    summed from the StoreHourRollup rows hour_rows selects (Span.month_parts)."""
+    where, params = hour_rows
+    month_where, month_params = month_rows
     with connection.cursor() as cursor:
         _replace(
             cursor,
@@ -198,16 +248,13 @@ def fill_month_hours(location_id: int | None, month: date, hours: tuple[int, ...
         )
 
 
-def fill_all(span: Span, progress=None) -> int:
+def fill_all(span: Span | Buckets, progress=None) -> int:
     """Every tier of the span, finest first; returns the number of histogram rows written
     to the finest tier. `progress(done, total)` is called after each step."""
     coarser = [
         lambda: fill_store_hours(span),
-        lambda: fill_days(span.location_id, span.date_from, span.date_to),
-        *(
-            lambda month=month: fill_month_hours(span.location_id, month, span.hours)
-            for month in months_between(span.date_from, span.date_to)
-        ),
+        lambda: fill_days(span),
+        *(lambda part=part: fill_month_hours(*part) for part in span.month_parts()),
     ]
     total = 1 + len(coarser)
     written = fill_from_answers(span)

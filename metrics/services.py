@@ -8,7 +8,7 @@ never leave a wrong count: the next run simply computes the same rows again.
 
 import contextlib
 import logging
-from collections import defaultdict
+import time
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
@@ -53,86 +53,134 @@ def mark_dirty(keys: Iterable[BucketKey]) -> None:
         )
 
 
-# A bucket with a refresh already queued needs no second one: the refresh recomputes the
-# whole bucket, whatever marked it. Without this guard a busy minute queues one task per
-# response and the queue outgrows what the workers can do (docs/benchmarks.md, freshness).
-# The guard expires, and marks stay the source of truth: a lost task is caught by the sweep
-# once its guard is gone. It outlives a long backlog, so that a busy worker is not handed a
-# second refresh of every bucket still waiting for its first.
-PENDING_SECONDS = 300
+# One refresh queued at a time, for every marked bucket: a refresh recomputes all the marked
+# buckets in the same few statements, so a busy minute costs the worker a refresh every few
+# seconds rather than one per response (docs/benchmarks.md, freshness). The guard is
+# released as the refresh starts, so a commit during it queues the next one. It expires, and
+# marks stay the source of truth: a lost task is caught by the sweep.
+QUEUED_KEY = "rollup-refresh-queued"
+QUEUED_SECONDS = 60
 SWEEP_LOCK = "rollup-sweep-running"
+# Buckets per transaction: large enough that a refresh is a few statements whatever the
+# load, small enough that a transaction holds its locations' locks for well under a second.
+BATCH = 250
+# A refresh hands over to the next task after this long, so one backlog cannot hold a
+# worker process past the task time limit.
+BUDGET_SECONDS = 30
 
 
-def _pending_key(key: BucketKey) -> str:
-    location_id, day, hour = key
-    return f"rollup-refresh:{location_id}:{day.isoformat()}:{hour}"
-
-
-def request_refresh(keys: Iterable[BucketKey]) -> None:
-    """Ask a worker to refresh marked buckets that have no refresh queued yet; called once
-    the marking transaction commits.
+def request_refresh() -> None:
+    """Ask a worker to refresh the marked buckets, unless a refresh is queued already;
+    called once a marking transaction commits.
 
     If the broker is down the marks stay in the database and the periodic sweep refreshes
     the buckets once workers can be reached again: no figure is lost, only delayed."""
-    from .tasks import refresh_buckets_task
+    from .tasks import refresh_marked_task
 
-    keys = sorted(set(keys))
     try:
-        keys = [key for key in keys if cache.add(_pending_key(key), 1, PENDING_SECONDS)]
+        if not cache.add(QUEUED_KEY, 1, QUEUED_SECONDS):
+            return
     except Exception:  # the cache is the broker's Redis; if it fails, enqueue regardless
-        log.warning("could not check for queued rollup refreshes", exc_info=True)
-    if not keys:
-        return
+        log.warning("could not check for a queued rollup refresh", exc_info=True)
     try:
-        # A short delay lets one refresh cover the responses that arrive meanwhile in the
-        # same bucket (the guard above holds until the task starts): at a response a second
-        # per store, refreshing at once would cost a refresh per response.
-        refresh_buckets_task.apply_async(
-            [[[loc, day.isoformat(), hour] for loc, day, hour in keys]],
-            countdown=settings.ROLLUP_REFRESH_DELAY_SECONDS,
-        )
+        # A short delay lets one refresh cover the responses that arrive meanwhile (the
+        # guard above holds until the task starts).
+        refresh_marked_task.apply_async(countdown=settings.ROLLUP_REFRESH_DELAY_SECONDS)
     except Exception:  # any broker failure: the sweep catches up
         log.warning("could not enqueue a rollup refresh; the sweep will do it", exc_info=True)
-        release_pending(keys)
+        release_queued()
 
 
-def release_pending(keys: Iterable[BucketKey]) -> None:
-    """Let the next commit in these buckets queue a refresh again. A refresh calls this
-    before it recomputes, so a response committed while it runs is not left waiting."""
+def release_queued() -> None:
+    """Let the next commit queue a refresh again. A refresh calls this before it reads the
+    marks, so a response committed while it runs is not left waiting."""
     try:
-        cache.delete_many([_pending_key(key) for key in keys])
-    except Exception:  # expiry releases them anyway
-        log.warning("could not release queued rollup refreshes", exc_info=True)
+        cache.delete(QUEUED_KEY)
+    except Exception:  # expiry releases it anyway
+        log.warning("could not release the queued rollup refresh", exc_info=True)
 
 
 # --- refreshing --------------------------------------------------------------------------
 
 
-def refresh_buckets(keys: Iterable[BucketKey]) -> int:
-    """Refresh the given buckets that are still dirty; returns how many it recomputed.
-    Buckets no longer dirty were refreshed by someone else in the meantime: skipped.
-
-    A single bucket is recomputed alone; a run of consecutive days at one location (a
-    kiosk flushing its offline queue) is recomputed in one pass."""
-    by_location: dict[int, dict[date, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for location_id, day, hour in keys:
-        by_location[location_id][day].add(hour)
-    done = 0
-    for location_id, days in sorted(by_location.items()):
-        for first, last in _runs(sorted(days)):
-            hours = days[first] if first == last else None
-            done += recompute(location_id, first, last, hours, only_dirty=True)
+def refresh_marked(*, older_than: timedelta | None = None, limit: int | None = None) -> int:
+    """Refresh marked buckets, oldest mark first (only marks older than `older_than`, and at
+    most `limit`, when given); returns how many buckets it recomputed. Goes on while there
+    are marks, up to BUDGET_SECONDS, then queues the next refresh for the rest."""
+    deadline = time.monotonic() + BUDGET_SECONDS
+    done = seen = 0
+    while limit is None or seen < limit:
+        marks = DirtyBucket.objects.order_by("marked_at")
+        if older_than is not None:
+            marks = marks.filter(marked_at__lte=timezone.now() - older_than)
+        size = BATCH if limit is None else min(BATCH, limit - seen)
+        keys = list(marks.values_list("location_id", "day", "hour")[:size])
+        seen += len(keys)
+        done += refresh_buckets(keys)
+        if len(keys) < size:
+            break
+        if time.monotonic() > deadline:
+            request_refresh()
+            break
     return done
 
 
-def _runs(days: list[date]) -> list[tuple[date, date]]:
-    runs: list[list[date]] = []
-    for day in days:
-        if runs and day - runs[-1][1] == timedelta(days=1):
-            runs[-1][1] = day
-        else:
-            runs.append([day, day])
-    return [(a, b) for a, b in runs]
+def refresh_buckets(keys: Iterable[BucketKey]) -> int:
+    """Refresh the given buckets that are still marked; returns how many it recomputed.
+    Buckets no longer marked were refreshed by someone else in the meantime: skipped."""
+    keys = sorted(set(keys))
+    return sum(_refresh(keys[i : i + BATCH]) for i in range(0, len(keys), BATCH))
+
+
+def _refresh(keys: list[BucketKey]) -> int:
+    with transaction.atomic():
+        # One recompute per location at a time, taken in id order (no deadlock): two
+        # workers on the same bucket would otherwise both delete and both insert. NO KEY
+        # UPDATE, so that kiosks inserting responses (whose foreign key takes KEY SHARE on
+        # this row) are never held up.
+        locked = set(
+            Location.objects.select_for_update(no_key=True)
+            .filter(pk__in={location_id for location_id, _, _ in keys})
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        generations = _generations([key for key in keys if key[0] in locked])
+        if not generations:
+            return 0
+        rollup_sql.fill_all(rollup_sql.Buckets(tuple(sorted(generations))))
+        _unmark(generations)
+    return len(generations)
+
+
+def _generations(keys: list[BucketKey]) -> dict[BucketKey, int]:
+    """The generation of each of these buckets that is still marked, read under the locks."""
+    if not keys:
+        return {}
+    where, params = rollup_sql.Buckets(tuple(keys)).where()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT location_id, day, hour, generation FROM {DirtyBucket._meta.db_table} "
+            f"WHERE {where}",
+            params,
+        )
+        rows = cursor.fetchall()
+    return {
+        # SQLite (the demo) hands dates back as text.
+        (location_id, date.fromisoformat(day) if isinstance(day, str) else day, hour): generation
+        for location_id, day, hour, generation in rows
+    }
+
+
+def _unmark(generations: dict[BucketKey, int]) -> None:
+    """Remove the marks refreshed, unless something marked them again meanwhile."""
+    rows = [(*key, generation) for key, generation in sorted(generations.items())]
+    one = "(%s, %s, %s, %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {DirtyBucket._meta.db_table} "
+            f"WHERE (location_id, day, hour, generation) IN (VALUES {', '.join([one] * len(rows))})",
+            [v for row in rows for v in row],
+        )
 
 
 def recompute(
@@ -179,34 +227,19 @@ def recompute(
 
 
 def sweep_dirty_buckets(*, older_than: timedelta = timedelta(seconds=10), limit: int = 2000) -> int:
-    """Refresh buckets whose refresh never ran (broker down, task lost). Younger marks, and
-    marks whose refresh is still queued, are left to that refresh; one sweep at a time, so
-    that a worker behind its queue is not also handed a pile of sweeps by beat."""
+    """Refresh buckets whose refresh never ran (broker down, task lost); younger marks are
+    left to the refresh queued for them. One sweep at a time, so that a worker behind its
+    queue is not also handed a pile of sweeps by beat."""
     try:
         if not cache.add(SWEEP_LOCK, 1, settings.CELERY_TASK_TIME_LIMIT):
             return 0
     except Exception:  # no cache: sweep regardless, as when the broker is down
         log.warning("could not take the sweep lock; sweeping anyway", exc_info=True)
     try:
-        cutoff = timezone.now() - older_than
-        keys = list(
-            DirtyBucket.objects.filter(marked_at__lte=cutoff)
-            .order_by("marked_at")
-            .values_list("location_id", "day", "hour")[:limit]
-        )
-        return refresh_buckets(_without_queued_refresh(keys))
+        return refresh_marked(older_than=older_than, limit=limit)
     finally:
         with contextlib.suppress(Exception):
             cache.delete(SWEEP_LOCK)
-
-
-def _without_queued_refresh(keys: list[BucketKey]) -> list[BucketKey]:
-    try:
-        queued = cache.get_many([_pending_key(key) for key in keys])
-    except Exception:  # the cache is away (so is the broker): every mark is the sweep's
-        log.warning("could not read the queued-refresh guards", exc_info=True)
-        return keys
-    return [key for key in keys if _pending_key(key) not in queued]
 
 
 def reconcile_recent(*, since: timedelta = timedelta(hours=26)) -> int:

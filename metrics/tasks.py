@@ -17,10 +17,16 @@ RETRYING = {
 
 
 @shared_task(**RETRYING)
+def refresh_marked_task() -> int:
+    services.release_queued()
+    return services.refresh_marked()
+
+
+# What earlier versions queued, one task per commit; kept so that an upgrade drains the
+# tasks they left queued.
+@shared_task(**RETRYING)
 def refresh_buckets_task(keys: list[list]) -> int:
-    buckets = [(loc, date.fromisoformat(day), hour) for loc, day, hour in keys]
-    services.release_pending(buckets)
-    return services.refresh_buckets(buckets)
+    return services.refresh_buckets([(loc, date.fromisoformat(d), hour) for loc, d, hour in keys])
 
 
 @shared_task(**RETRYING)

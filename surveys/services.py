@@ -281,7 +281,7 @@ def _insert(
     # the refresh is only asked for once the rows are visible to a worker.
     buckets = {(r.location_id, r.local_day, r.local_hour) for r in responses}
     metrics_services.mark_dirty(buckets)
-    transaction.on_commit(lambda: metrics_services.request_refresh(buckets))
+    transaction.on_commit(metrics_services.request_refresh)
     unhappy = recovery.worth_checking(kiosk.organization_id, cleans)
     if unhappy:
         transaction.on_commit(lambda: recovery.request_alert_check(unhappy))

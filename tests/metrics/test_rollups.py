@@ -115,17 +115,12 @@ def test_a_response_commits_with_its_bucket_marked_and_the_sweep_refreshes_it(ki
 
 
 @time_machine.travel(NOW, tick=False)
-def test_the_sweep_leaves_a_bucket_to_the_refresh_still_queued_for_it(kiosk_client, store):
+def test_the_sweep_leaves_a_fresh_mark_to_the_refresh_queued_for_it(kiosk_client, store):
     kiosk_client.post(URL, body("2026-11-22T08:00:00+07:00", nps=7), format="json")
-    from django.core.cache import cache
 
-    key = (store.pk, dt.date(2026, 11, 22), 8)
-    cache.add(services._pending_key(key), 1)  # its refresh is queued; the worker is behind
-
-    with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
-        assert services.sweep_dirty_buckets() == 0
-        services.release_pending([key])  # the refresh starts (or its guard expires)
-        assert services.sweep_dirty_buckets() == 1
+    assert services.sweep_dirty_buckets() == 0  # marked a moment ago: its refresh is coming
+    with time_machine.travel(NOW + dt.timedelta(seconds=11), tick=False):
+        assert services.sweep_dirty_buckets() == 1  # that refresh never came
 
     assert HourlyRollup.objects.get().b7 == 1
 
@@ -217,31 +212,69 @@ def test_rebuild_removes_rollups_whose_responses_are_gone(submit, store):
 
 
 @time_machine.travel(NOW, tick=False)
-def test_a_bucket_with_a_refresh_queued_queues_no_second_one_until_that_refresh_starts(
-    submit, store, monkeypatch
-):
+def test_one_refresh_is_queued_at_a_time_and_the_next_once_it_starts(submit, store, monkeypatch):
     from metrics import tasks
 
-    queued, delays = [], set()
-
-    def apply_async(args, countdown):
-        queued.append(args[0])
-        delays.add(countdown)
-
-    monkeypatch.setattr(tasks.refresh_buckets_task, "apply_async", apply_async)
+    queued = []
+    monkeypatch.setattr(
+        tasks.refresh_marked_task, "apply_async", lambda countdown: queued.append(countdown)
+    )
     submit(body("2026-11-22T10:05:00+07:00", nps=9))
     submit(body("2026-11-22T10:50:00+07:00", nps=7))
     submit(body("2026-11-22T11:05:00+07:00", nps=8))
-    assert queued == [
-        [[store.pk, "2026-11-22", 10]],
-        [[store.pk, "2026-11-22", 11]],
-    ]
+    # Each waits a moment, so that the responses right behind it share its refresh.
+    assert queued == [2.0]
 
-    tasks.refresh_buckets_task.run(queued[0])  # the worker takes the first one
+    assert tasks.refresh_marked_task.run() == 2  # the worker refreshes both marked hours
     submit(body("2026-11-22T10:55:00+07:00", nps=10))
 
-    assert queued[-1] == [[store.pk, "2026-11-22", 10]]
+    assert queued == [2.0, 2.0]
     assert HourlyRollup.objects.get(hour=10, question="nps").n == 2
-    assert DirtyBucket.objects.filter(hour=10).exists()
-    # Each waits a moment, so that the responses right behind it share its refresh.
-    assert delays == {2.0}
+    assert HourlyRollup.objects.get(hour=11, question="nps").n == 1
+    assert list(DirtyBucket.objects.values_list("hour", flat=True)) == [10]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_refresh_recomputes_buckets_of_many_stores_and_days_exactly(db):
+    from rest_framework.test import APIClient
+
+    expected = Counter()
+    for zone in ("Asia/Ho_Chi_Minh", "Asia/Bangkok", "America/New_York"):
+        location = LocationFactory(timezone=zone)
+        _, token = make_kiosk(location, registered_days_ago=5)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        for i in range(12):
+            submitted = f"2026-11-{19 + i % 3}T{(7 + 5 * i) % 24:02d}:15:00+07:00"
+            reason = {"reason": ["price"]} if i % 11 <= 6 else {}
+            answered = client.post(URL, body(submitted, nps=i % 11, **reason), format="json")
+            assert answered.status_code == 201, answered.content
+            expected[location.pk] += 1
+    assert DirtyBucket.objects.count() == 36  # 12 distinct local hours in each of 3 stores
+
+    assert services.refresh_marked() == 36
+    assert not DirtyBucket.objects.exists()
+    before = rollup_snapshot()
+    services.rebuild_rollups()
+    assert rollup_snapshot() == before
+    by_store = Counter()
+    for row in DailyRollup.objects.filter(question="nps"):
+        by_store[row.location_id] += row.n
+    assert by_store == expected
+
+
+def test_a_refresh_leaves_a_bucket_marked_again_while_it_computed(store, monkeypatch):
+    from metrics import rollup_sql
+
+    day = dt.date(2026, 11, 22)
+    services.mark_dirty([(store.pk, day, 8), (store.pk, day, 9)])
+    fill_all = rollup_sql.fill_all
+
+    def a_response_commits_meanwhile(span, *args):
+        services.mark_dirty([(store.pk, day, 9)])
+        return fill_all(span, *args)
+
+    monkeypatch.setattr(rollup_sql, "fill_all", a_response_commits_meanwhile)
+    services.refresh_buckets([(store.pk, day, 8), (store.pk, day, 9)])
+
+    assert list(DirtyBucket.objects.values_list("hour", "generation")) == [(9, 2)]
