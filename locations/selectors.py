@@ -4,6 +4,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from . import tokens
+from .compiled import CompiledQuery
 from .models import Kiosk, Location, Membership, Organization, Role, UserPreference
 
 
@@ -71,10 +72,8 @@ def administered_organizations(user) -> QuerySet[Organization]:
     ).distinct()
 
 
-def kiosk_for_token(token: str) -> Kiosk | None:
-    """The kiosk a token belongs to, with its place and the id of the survey version it
-    should show, in one lean query (this runs on every kiosk request)."""
-    return (
+def _kiosk_by_digest(digest: str) -> QuerySet[Kiosk]:
+    queryset = (
         Kiosk.objects.select_related("location", "organization", "touchpoint")
         .annotate(
             current_version_id=Coalesce(
@@ -86,9 +85,21 @@ def kiosk_for_token(token: str) -> Kiosk | None:
                 "organization__default_survey__current_version__published_at",
             ),
         )
-        .filter(token_digest=tokens.digest(token), revoked_at__isnull=True)
-        .first()
+        .filter(token_digest=digest, revoked_at__isnull=True)
     )
+    # What .first() would read.
+    return (queryset if queryset.ordered else queryset.order_by("pk"))[:1]
+
+
+# Compiled to SQL once per process; every call still reads the database (revocation).
+_kiosks_by_digest = CompiledQuery(_kiosk_by_digest, "digest placeholder")
+
+
+def kiosk_for_token(token: str) -> Kiosk | None:
+    """The kiosk a token belongs to, with its place and the id of the survey version it
+    should show, in one lean query (this runs on every kiosk request)."""
+    kiosks = _kiosks_by_digest(tokens.digest(token))
+    return kiosks[0] if kiosks else None
 
 
 def saved_language(user) -> str:

@@ -15,6 +15,7 @@ from functools import cached_property
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from locations.compiled import CompiledQuery
 from locations.models import Kiosk, StaffMember
 
 from .definition import DEFAULT_TEXT_MAX_LENGTH, condition_holds
@@ -53,6 +54,12 @@ class CleanResponse:
     digest: str
 
 
+# A location's staff, compiled to SQL once per process (see locations.compiled).
+_staff_at = CompiledQuery(
+    lambda location_id: StaffMember.objects.filter(location_id=location_id), -7_340_117
+)
+
+
 @dataclass
 class IngestContext:
     """What validation needs to know about one kiosk; loaded once per request or batch."""
@@ -64,7 +71,7 @@ class IngestContext:
     @cached_property
     def staff_by_code(self) -> dict[str, StaffMember]:
         # Deactivated members stay: an answer given before they left still names them.
-        return {s.code: s for s in StaffMember.objects.filter(location_id=self.kiosk.location_id)}
+        return {s.code: s for s in _staff_at(self.kiosk.location_id)}
 
     def version(self, version_id: int) -> SurveyVersion | None:
         if version_id not in self._versions:
