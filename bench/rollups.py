@@ -313,6 +313,10 @@ MONTH_HOUR_SELECT = f"""
 SELECT {STORE}, date_trunc('month', day)::date, hour, sum(n), {SUMS} FROM metrics_hourlyrollup
 WHERE true {{where}} GROUP BY {STORE}, 6, hour ORDER BY location_id, 6, hour
 """
+WEEK_HOUR_SELECT = f"""
+SELECT {STORE}, date_trunc('week', day)::date, hour, sum(n), {SUMS} FROM metrics_hourlyrollup
+WHERE true {{where}} GROUP BY {STORE}, 6, hour ORDER BY location_id, 6, hour
+"""
 CHOICE_DAY = "organization_id, location_id, touchpoint_id, question, choice, day"
 CHOICE_COUNTS = "promoters, passives, detractors, unrated"
 CHOICE_DAY_SELECT = f"""
@@ -329,6 +333,7 @@ ROLLUPS = (
     ("metrics_storehourrollup", f"{STORE}, day, hour, n, {B_COLS}", STORE_HOUR_SELECT, ""),
     ("metrics_staffdailyrollup", f"{STORE}, staff_id, day, n, {B_COLS}", STAFF_DAY_SELECT, ""),
     ("metrics_monthhourrollup", f"{STORE}, month, hour, n, {B_COLS}", MONTH_HOUR_SELECT, ""),
+    ("metrics_weekhourrollup", f"{STORE}, week, hour, n, {B_COLS}", WEEK_HOUR_SELECT, ""),
     ("metrics_choicedailyrollup", f"{CHOICE_DAY}, {CHOICE_COUNTS}", CHOICE_DAY_SELECT, ""),
 )
 

@@ -43,6 +43,7 @@ ROLLUP_MODELS = frozenset(
         "metrics.dailyrollup",
         "metrics.staffdailyrollup",
         "metrics.monthhourrollup",
+        "metrics.weekhourrollup",
         "metrics.choicerollup",
         "metrics.choicedailyrollup",
     }

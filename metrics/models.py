@@ -9,8 +9,9 @@ with the number of answers:
   hour-of-day reads);
 - `DailyRollup`: a location's day without staff (chain-wide reads over a year);
 - `StaffDailyRollup`: a location's day per staff member (staff tables and rankings);
-- `MonthHourRollup`: a location's hour of day over a calendar month (hour-of-day reads
-  over months, for a region or the chain);
+- `MonthHourRollup` and `WeekHourRollup`: a location's hour of day over a calendar month
+  and over an ISO week (hour-of-day reads over long periods, for a region or the chain:
+  whole months, then whole weeks, then at most six days at either end);
 - `ChoiceDailyRollup`: a location's day of choice counts (reasons across the chain).
 
 `DirtyBucket` lists the buckets whose raw rows changed since they were last computed.
@@ -209,6 +210,24 @@ class MonthHourRollup(StoreScope, Histogram):
 
     def __str__(self):
         return f"{self.question} @ {self.location_id} {self.month:%Y-%m} {self.hour}h: n={self.n}"
+
+
+class WeekHourRollup(StoreScope, Histogram):
+    """A location's hour of day summed over an ISO week (`week` is its Monday)."""
+
+    week = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "week", "hour", "touchpoint", "question"],
+                name="metrics_weekhourrollup_one_row",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.question} @ {self.location_id} week of {self.week} {self.hour}h: n={self.n}"
 
 
 class ChoiceRollup(Scope):

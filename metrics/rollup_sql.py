@@ -12,8 +12,9 @@ running it twice changes nothing. A refresh of many buckets is the same handful 
 statements as a refresh of one: the worker's cost goes with the statements, not the buckets.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connection
 
@@ -25,6 +26,7 @@ from .models import (
     MonthHourRollup,
     StaffDailyRollup,
     StoreHourRollup,
+    WeekHourRollup,
 )
 
 BINS = tuple(f"b{i}" for i in range(11))
@@ -71,16 +73,16 @@ class Span:
             params += list(self.hours)
         return sql, params
 
-    def month_parts(self) -> list[tuple[date, tuple, tuple]]:
-        """Per calendar month touched: (its first day, the WHERE of its StoreHourRollup rows,
-        the WHERE of its MonthHourRollup rows)."""
+    def period_parts(self, period: "Period") -> list[tuple[date, tuple, tuple]]:
+        """Per period (month, week) touched: (its first day, the WHERE of its StoreHourRollup
+        rows, the WHERE of its rows in the period's tier)."""
         return [
             (
-                month,
-                Span(self.location_id, month, month_end(month), self.hours).where(),
-                Span(self.location_id, month, month, self.hours).where(day="month"),
+                start,
+                Span(self.location_id, start, period.end(start), self.hours).where(),
+                Span(self.location_id, start, start, self.hours).where(day=period.column),
             )
-            for month in months_between(self.date_from, self.date_to)
+            for start in period.starts_between(self.date_from, self.date_to)
         ]
 
 
@@ -94,30 +96,42 @@ class Buckets:
     def where(self, day: str = "day", hour: str | None = "hour", prefix: str = "") -> tuple:
         if hour is None:
             pairs = sorted({(location_id, d) for location_id, d, _ in self.keys})
-            return _in_rows((f"{prefix}location_id", f"{prefix}{day}"), pairs)
-        return _in_rows((f"{prefix}location_id", f"{prefix}{day}", f"{prefix}{hour}"), self.keys)
+            return any_of((f"{prefix}location_id", f"{prefix}{day}"), pairs)
+        return any_of((f"{prefix}location_id", f"{prefix}{day}", f"{prefix}{hour}"), self.keys)
 
-    def month_parts(self) -> list[tuple[date, tuple, tuple]]:
-        by_month: dict[date, set[tuple[int, int]]] = {}
+    def period_parts(self, period: "Period") -> list[tuple[date, tuple, tuple]]:
+        by_start: dict[date, set[tuple[int, int]]] = {}
         for location_id, day, hour in self.keys:
-            by_month.setdefault(day.replace(day=1), set()).add((location_id, hour))
+            by_start.setdefault(period.start(day), set()).add((location_id, hour))
         parts = []
-        for month, pairs in sorted(by_month.items()):
-            sql, params = _in_rows(("location_id", "hour"), sorted(pairs))
+        for start, pairs in sorted(by_start.items()):
+            sql, params = any_of(("location_id", "hour"), sorted(pairs))
             parts.append(
                 (
-                    month,
-                    (f"{sql} AND day BETWEEN %s AND %s", [*params, month, month_end(month)]),
-                    (f"{sql} AND month = %s", [*params, month]),
+                    start,
+                    (f"{sql} AND day BETWEEN %s AND %s", [*params, start, period.end(start)]),
+                    (f"{sql} AND {period.column} = %s", [*params, start]),
                 )
             )
         return parts
 
 
-def _in_rows(columns: tuple[str, ...], rows) -> tuple[str, list]:
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    values = ", ".join([one] * len(rows))
-    return f"({', '.join(columns)}) IN (VALUES {values})", [v for row in rows for v in row]
+def any_of(columns: tuple[str, ...], rows) -> tuple[str, list]:
+    """`columns` equal to one of `rows`, as an OR of conditions on the leading columns with
+    the last one IN a list: each arm is one index look-up, estimated on its own. (A row-value
+    IN (VALUES …) list reads the same, but PostgreSQL misjudges how many rows it matches and
+    scans a table of millions instead: 3 s for 100 buckets at 5 M answers.)"""
+    *leading, last = columns
+    grouped: dict[tuple, list] = {}
+    for row in rows:
+        grouped.setdefault(tuple(row[:-1]), []).append(row[-1])
+    arms, params = [], []
+    for key, lasts in grouped.items():
+        conditions = [f"{column} = %s" for column in leading]
+        conditions.append(f"{last} IN ({', '.join(['%s'] * len(lasts))})")
+        arms.append("(" + " AND ".join(conditions) + ")")
+        params += [*key, *lasts]
+    return "(" + " OR ".join(arms) + ")", params
 
 
 def _replace(cursor, table: str, where: tuple, columns: str, select: str, params: list) -> int:
@@ -229,22 +243,39 @@ def fill_days(span: Span | Buckets) -> None:
         )
 
 
-def fill_month_hours(month: date, hour_rows: tuple, month_rows: tuple) -> None:
-    """MonthHourRollup for one calendar month (its first day): the rows month_rows selects,
-    summed from the StoreHourRollup rows hour_rows selects (Span.month_parts)."""
+@dataclass(frozen=True)
+class Period:
+    """A calendar period that an hour-of-day tier sums a location's hours over."""
+
+    model: type
+    column: str
+    start: Callable[[date], date]  # the first day of the period holding a day
+    end: Callable[[date], date]  # the last day of the period starting on a day
+
+    def starts_between(self, first: date, last: date) -> list[date]:
+        starts, start = [], self.start(first)
+        while start <= last:
+            starts.append(start)
+            start = self.end(start) + timedelta(days=1)
+        return starts
+
+
+def fill_period_hours(period: Period, start: date, hour_rows: tuple, period_rows: tuple) -> None:
+    """An hour-of-day tier for one period (its first day): the rows period_rows selects,
+    summed from the StoreHourRollup rows hour_rows selects (Span.period_parts)."""
     where, params = hour_rows
-    month_where, month_params = month_rows
+    period_where, period_params = period_rows
     with connection.cursor() as cursor:
         _replace(
             cursor,
-            _table(MonthHourRollup),
-            (month_where, month_params),
-            f"organization_id, location_id, touchpoint_id, question, kind, month, hour, n, "
-            f"{_BIN_LIST}",
+            _table(period.model),
+            (period_where, period_params),
+            f"organization_id, location_id, touchpoint_id, question, kind, {period.column}, "
+            f"hour, n, {_BIN_LIST}",
             f"SELECT organization_id, location_id, touchpoint_id, question, kind, %s, hour, "
             f"sum(n), {_SUM_BINS} FROM {_table(StoreHourRollup)} WHERE {where} "
             f"GROUP BY organization_id, location_id, touchpoint_id, question, kind, hour",
-            [month, *params],
+            [start, *params],
         )
 
 
@@ -254,7 +285,11 @@ def fill_all(span: Span | Buckets, progress=None) -> int:
     coarser = [
         lambda: fill_store_hours(span),
         lambda: fill_days(span),
-        *(lambda part=part: fill_month_hours(*part) for part in span.month_parts()),
+        *(
+            lambda period=period, part=part: fill_period_hours(period, *part)
+            for period in PERIODS
+            for part in span.period_parts(period)
+        ),
     ]
     total = 1 + len(coarser)
     written = fill_from_answers(span)
@@ -281,3 +316,12 @@ def next_month(month: date) -> date:
 
 def month_end(month: date) -> date:
     return date.fromordinal(next_month(month).toordinal() - 1)
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+MONTH = Period(MonthHourRollup, "month", lambda day: day.replace(day=1), month_end)
+WEEK = Period(WeekHourRollup, "week", week_start, lambda monday: monday + timedelta(days=6))
+PERIODS = (MONTH, WEEK)

@@ -30,6 +30,7 @@ from .models import (
     MonthHourRollup,
     StaffDailyRollup,
     StoreHourRollup,
+    WeekHourRollup,
 )
 
 GROUP_BY = (
@@ -74,7 +75,7 @@ def _group_value(group_by: str, row: dict, prefix: str = "g"):
 
 
 # Groupings a month of hours can answer: nothing finer than a month but the hour of day.
-_MONTH_HOUR_DIMENSIONS = {"hour", "organization", "region", "location", "touchpoint"}
+_HOUR_OF_DAY_DIMENSIONS = {"hour", "organization", "region", "location", "touchpoint"}
 
 
 @dataclass(frozen=True)
@@ -129,19 +130,19 @@ def _rollup_rows(user, query: ScoreQuery, group_exprs: dict, dimensions: tuple[s
     by_hour = "hour" in dimensions
     if query.about_staff or "staff" in dimensions:
         parts = [(HourlyRollup if by_hour else StaffDailyRollup, "day", None)]
-    elif by_hour and set(dimensions) <= _MONTH_HOUR_DIMENSIONS:
-        parts = _month_hour_parts(query.date_from, query.date_to)
+    elif by_hour and set(dimensions) <= _HOUR_OF_DAY_DIMENSIONS:
+        parts = _hour_of_day_parts(query.date_from, query.date_to)
     elif by_hour:
         parts = [(StoreHourRollup, "day", None)]
     else:
         parts = [(DailyRollup, "day", None)]
     merged: dict[tuple, dict] = {}
     for model, day_field, days in parts:
-        date_from, date_to = days or (query.date_from, query.date_to)
-        rows = model.objects.filter(
-            location__in=locations,
-            **{f"{day_field}__gte": date_from, f"{day_field}__lte": date_to},
-        )
+        if days is None:
+            within = {f"{day_field}__gte": query.date_from, f"{day_field}__lte": query.date_to}
+        else:  # a list, so that each location's rows are an index look-up per value
+            within = {f"{day_field}__in": days}
+        rows = model.objects.filter(location__in=locations, **within)
         if query.touchpoint:
             rows = rows.filter(touchpoint__name=query.touchpoint)
         if query.staff is not None:
@@ -164,23 +165,42 @@ def _rollup_rows(user, query: ScoreQuery, group_exprs: dict, dimensions: tuple[s
     return list(merged.values()), locations
 
 
-def _month_hour_parts(date_from: date, date_to: date) -> list[tuple]:
-    """Whole calendar months from MonthHourRollup, the partial months at either end from
-    StoreHourRollup: a year of hours reads ~12 rows per store, hour and question."""
-    first_full = date_from if date_from.day == 1 else rollup_sql.next_month(date_from)
-    after_full = (
-        rollup_sql.next_month(date_to)
-        if date_to == rollup_sql.month_end(date_to)
-        else date_to.replace(day=1)
-    )
-    if first_full >= after_full:
-        return [(StoreHourRollup, "day", None)]
-    parts = [(MonthHourRollup, "month", (first_full, after_full - timedelta(days=1)))]
-    if date_from < first_full:
-        parts.append((StoreHourRollup, "day", (date_from, first_full - timedelta(days=1))))
-    if after_full <= date_to:
-        parts.append((StoreHourRollup, "day", (after_full, date_to)))
-    return parts
+def _hour_of_day_parts(date_from: date, date_to: date) -> list[tuple]:
+    """Whole calendar months from MonthHourRollup, then whole ISO weeks from WeekHourRollup,
+    then the days left (at most six at either end of each stretch) from StoreHourRollup:
+    a year of hours reads ~12 + 8 + 12 rows per store, hour and question whatever the volume.
+    Each part: (tier, its period column, the periods' first days)."""
+    months, stretches = _whole_periods(rollup_sql.MONTH, [(date_from, date_to)])
+    weeks, stretches = _whole_periods(rollup_sql.WEEK, stretches)
+    days = [
+        first + timedelta(days=i)
+        for first, last in stretches
+        for i in range((last - first).days + 1)
+    ]
+    parts = [(MonthHourRollup, "month", months), (WeekHourRollup, "week", weeks)]
+    parts.append((StoreHourRollup, "day", days))
+    return [part for part in parts if part[2]]
+
+
+def _whole_periods(period, stretches: list[tuple[date, date]]) -> tuple[list, list]:
+    """The first days of the whole periods inside some day ranges, and the ranges of days
+    left over."""
+    whole, left = [], []
+    for first, last in stretches:
+        starts = [
+            start
+            for start in period.starts_between(first, last)
+            if start >= first and period.end(start) <= last
+        ]
+        if not starts:
+            left.append((first, last))
+            continue
+        whole += starts
+        if first < starts[0]:
+            left.append((first, starts[0] - timedelta(days=1)))
+        if period.end(starts[-1]) < last:
+            left.append((period.end(starts[-1]) + timedelta(days=1), last))
+    return whole, left
 
 
 def scores_by_group(user, query: ScoreQuery) -> list[dict]:

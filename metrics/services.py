@@ -173,14 +173,12 @@ def _generations(keys: list[BucketKey]) -> dict[BucketKey, int]:
 
 def _unmark(generations: dict[BucketKey, int]) -> None:
     """Remove the marks refreshed, unless something marked them again meanwhile."""
-    rows = [(*key, generation) for key, generation in sorted(generations.items())]
-    one = "(%s, %s, %s, %s)"
+    where, params = rollup_sql.any_of(
+        ("location_id", "day", "hour", "generation"),
+        [(*key, generation) for key, generation in sorted(generations.items())],
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {DirtyBucket._meta.db_table} "
-            f"WHERE (location_id, day, hour, generation) IN (VALUES {', '.join([one] * len(rows))})",
-            [v for row in rows for v in row],
-        )
+        cursor.execute(f"DELETE FROM {DirtyBucket._meta.db_table} WHERE {where}", params)
 
 
 def recompute(

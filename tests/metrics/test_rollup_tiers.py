@@ -1,5 +1,6 @@
 """The coarser rollup tiers are exact sums of the hourly tier, and reads that combine them
-(whole months from one, partial months from another) give the figures of the raw rows."""
+(whole months from one, whole weeks from another, the days left from a third) give the
+figures of the raw rows."""
 
 import datetime as dt
 import uuid
@@ -19,6 +20,7 @@ from metrics.models import (
     MonthHourRollup,
     StaffDailyRollup,
     StoreHourRollup,
+    WeekHourRollup,
 )
 from metrics.scores import summarize
 from surveys.models import Answer
@@ -99,6 +101,10 @@ def test_each_coarser_tier_is_the_hourly_tier_summed_after_refreshes_and_after_a
             MonthHourRollup: summed(
                 month=lambda r: r["day"].replace(day=1), hour=lambda r: r["hour"]
             ),
+            WeekHourRollup: summed(
+                week=lambda r: r["day"] - dt.timedelta(days=r["day"].weekday()),
+                hour=lambda r: r["hour"],
+            ),
         }
 
     after_refreshes = {model: table(model) for model in expected()}
@@ -111,6 +117,11 @@ def test_each_coarser_tier_is_the_hourly_tier_summed_after_refreshes_and_after_a
     assert {dict(key)["month"] for key in month_rows} == {
         dt.date(2026, 10, 1),
         dt.date(2026, 11, 1),
+    }
+    # 30 October to 1 November is the week of Monday the 26th; the 2nd starts the next.
+    assert {dict(key)["week"] for key in after_refreshes[WeekHourRollup]} == {
+        dt.date(2026, 10, 26),
+        dt.date(2026, 11, 2),
     }
 
     choice_days = defaultdict(lambda: [0, 0, 0, 0])
@@ -146,6 +157,9 @@ def test_each_coarser_tier_is_the_hourly_tier_summed_after_refreshes_and_after_a
         (dt.date(2026, 10, 31), dt.date(2026, 11, 1)),  # two partial months
         (dt.date(2026, 9, 15), dt.date(2026, 11, 1)),  # a partial, a whole, a partial
         (dt.date(2026, 11, 2), dt.date(2026, 11, 2)),  # one day
+        (dt.date(2026, 10, 26), dt.date(2026, 11, 8)),  # two whole weeks across a month's end
+        (dt.date(2026, 10, 29), dt.date(2026, 11, 9)),  # days, a whole week, a day
+        (dt.date(2026, 10, 28), dt.date(2026, 11, 3)),  # a week's worth of days, no whole week
     ],
 )
 def test_hour_of_day_figures_equal_those_of_the_raw_answers_whatever_the_months_covered(
@@ -174,6 +188,27 @@ def test_hour_of_day_figures_equal_those_of_the_raw_answers_whatever_the_months_
     assert {r["group"]["hour"]: r["questions"] for r in results} == expected
 
 
+def test_a_year_of_hours_reads_whole_months_then_whole_weeks_then_a_few_days():
+    parts = selectors._hour_of_day_parts(dt.date(2025, 12, 5), dt.date(2026, 12, 4))
+
+    def days(first, last):
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+    assert parts == [
+        (MonthHourRollup, "month", [dt.date(2026, month, 1) for month in range(1, 12)]),
+        (WeekHourRollup, "week", [dt.date(2025, 12, day) for day in (8, 15, 22)]),
+        (
+            StoreHourRollup,
+            "day",
+            [
+                *days(dt.date(2025, 12, 5), dt.date(2025, 12, 7)),  # Friday to Sunday
+                *days(dt.date(2025, 12, 29), dt.date(2025, 12, 31)),
+                *days(dt.date(2026, 12, 1), dt.date(2026, 12, 4)),  # Tuesday to Friday
+            ],
+        ),
+    ]
+
+
 def test_staff_figures_come_from_the_daily_staff_tier_and_match_the_hourly_one(
     answered_across_two_months,
 ):
@@ -197,3 +232,22 @@ def test_staff_figures_come_from_the_daily_staff_tier_and_match_the_hourly_one(
     )
     assert by_staff == direct
     assert None in by_staff  # answers that named nobody are a group of their own
+
+
+def test_upgrading_fills_the_week_tier_from_the_hours_already_rolled_up(
+    answered_across_two_months,
+):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    migration = importlib.import_module("metrics.migrations.0005_week_hours")
+    refreshed = table(WeekHourRollup)
+    WeekHourRollup.objects.all().delete()  # as before the upgrade
+
+    # What the migration uses of its schema editor (SQLite allows no real one in a test).
+    editor = SimpleNamespace(connection=connection, execute=connection.cursor().execute)
+    migration.fill_from_store_hours(None, editor)
+
+    assert table(WeekHourRollup) == refreshed
