@@ -8,9 +8,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import F, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from locations.compiled import CompiledQuery
 from locations.models import Role
 from locations.selectors import saved_language
 
@@ -18,18 +20,45 @@ from . import webhooks
 from .models import Alert, WebhookDelivery
 
 
+def _people(location_id, region_id=None):
+    """Active people with an e-mail address who manage the store, and the region's managers
+    when a region is given; each with the language they saved ("" or None: none)."""
+    users = get_user_model().objects
+    roles = {"memberships__role": Role.STORE_MANAGER, "memberships__location": location_id}
+    people = users.filter(is_active=True, **roles).exclude(email="")
+    if region_id is not None:
+        people = people | users.filter(
+            is_active=True,
+            memberships__role=Role.REGIONAL_MANAGER,
+            memberships__region_id=region_id,
+        ).exclude(email="")
+    return people.distinct().order_by("pk").annotate(preferred_language=F("preference__language"))
+
+
+# Read for every alert: compiled to SQL once per process (see locations.compiled).
+_store_managers = CompiledQuery(_people, -7_340_127)
+_store_and_region_managers = CompiledQuery(_people, -7_340_127, -7_340_129)
+
+
 def recipients(alert: Alert) -> list:
     """Active people with an e-mail address who manage the alert's store, plus the region's
     managers when the rule escalates."""
-    roles = {"memberships__role": Role.STORE_MANAGER, "memberships__location": alert.location}
-    people = get_user_model().objects.filter(is_active=True, **roles).exclude(email="")
     if alert.rule.escalate and alert.location.region_id:
-        people = people | get_user_model().objects.filter(
-            is_active=True,
-            memberships__role=Role.REGIONAL_MANAGER,
-            memberships__region_id=alert.location.region_id,
-        ).exclude(email="")
-    return list(people.distinct().order_by("pk"))
+        return _store_and_region_managers(alert.location_id, alert.location.region_id)
+    return _store_managers(alert.location_id)
+
+
+# The alert and all its e-mail shows, locked while it is sent.
+_alert_to_notify = CompiledQuery(
+    lambda alert_id: (
+        Alert.objects.select_for_update(of=("self",))
+        .select_related(
+            "rule", "location__region", "organization", "response__staff", "response__case"
+        )
+        .filter(pk=alert_id)
+    ),
+    -7_340_131,
+)
 
 
 def notify(alert_id: int) -> int:
@@ -40,13 +69,10 @@ def notify(alert_id: int) -> int:
     the sweep) cannot both send it; a failure part-way leaves it unnotified for the sweep.
     """
     with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update(of=("self",))
-            .select_related(
-                "rule", "location__region", "organization", "response__staff", "response__case"
-            )
-            .get(pk=alert_id)
-        )
+        found = _alert_to_notify(alert_id)
+        if not found:
+            raise Alert.DoesNotExist("Alert matching query does not exist.")
+        alert = found[0]
         if alert.notified_at is not None:
             return 0
         written = _send(alert)
@@ -58,8 +84,11 @@ def notify(alert_id: int) -> int:
 def _send(alert: Alert) -> int:
     by_language = defaultdict(list)
     for person in recipients(alert):
-        language = saved_language(person) or alert.organization.default_language
+        language = person.preferred_language or alert.organization.default_language
         by_language[language].append(person.email)
+    if by_language and alert.response is not None:
+        # The e-mails list the answers: read once for every template and language.
+        prefetch_related_objects([alert.response], "answers")
     context = {"alert": alert, "case": _case(alert), "site_url": settings.SITE_URL.rstrip("/")}
     for language, addresses in sorted(by_language.items()):
         with translation.override(language):

@@ -8,21 +8,25 @@ case for an unhappy response, and queues the notifications of the alerts it crea
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Model, Q, QuerySet, UUIDField, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from locations.compiled import CompiledQuery
 from locations.models import Kiosk, Location
 
 from .models import (
     RESPONSE_RULES,
     Alert,
     AlertRule,
+    Answer,
     Case,
     RuleKind,
     SurveyResponse,
@@ -63,21 +67,34 @@ def create_default_rules(organization) -> list[AlertRule]:
 def effective_rules(location_ids: Iterable[int]) -> dict[int, dict[str, AlertRule]]:
     """Per location, the rule of each kind that applies there: its own, else its
     organization's. Disabled rules are left out."""
-    locations = list(Location.objects.filter(pk__in=set(location_ids)).only("organization_id"))
-    rules = AlertRule.objects.filter(
-        organization__in={loc.organization_id for loc in locations}
-    ).select_related("location")
+    locations = Location.objects.filter(pk__in=set(location_ids)).values_list(
+        "pk", "organization_id"
+    )
+    return _effective_rules(dict(locations))
+
+
+# An organization's rules (its own and its stores'), compiled to SQL once per process (see
+# locations.compiled): read on every alert check.
+_rules_of = CompiledQuery(
+    lambda organization_id: AlertRule.objects.filter(organization_id=organization_id),
+    -7_340_121,
+)
+
+
+def _effective_rules(organizations: dict[int, int]) -> dict[int, dict[str, AlertRule]]:
+    """effective_rules, given each location's organization: {location id: organization id}."""
     by_org: dict[int, dict[str, AlertRule]] = {}
     by_location: dict[int, dict[str, AlertRule]] = {}
-    for rule in rules:
-        if rule.location_id is None:
-            by_org.setdefault(rule.organization_id, {})[rule.kind] = rule
-        else:
-            by_location.setdefault(rule.location_id, {})[rule.kind] = rule
+    for organization_id in set(organizations.values()):
+        for rule in _rules_of(organization_id):
+            if rule.location_id is None:
+                by_org.setdefault(rule.organization_id, {})[rule.kind] = rule
+            else:
+                by_location.setdefault(rule.location_id, {})[rule.kind] = rule
     out = {}
-    for loc in locations:
-        merged = {**by_org.get(loc.organization_id, {}), **by_location.get(loc.pk, {})}
-        out[loc.pk] = {kind: rule for kind, rule in merged.items() if rule.enabled}
+    for location_id, organization_id in organizations.items():
+        merged = {**by_org.get(organization_id, {}), **by_location.get(location_id, {})}
+        out[location_id] = {kind: rule for kind, rule in merged.items() if rule.enabled}
     return out
 
 
@@ -151,25 +168,27 @@ def request_alert_check(response_ids: list) -> None:
 def check_responses(response_ids: Iterable) -> list[Alert]:
     """Fire the rules these responses match; returns the alerts created now (none for a
     response already checked)."""
-    responses = list(
-        SurveyResponse.objects.filter(pk__in=list(response_ids))
-        .select_related("location", "staff")
-        .prefetch_related("answers", "contact")
-    )
-    rules = effective_rules(r.location_id for r in responses)
+    responses = _read_responses(list(response_ids))
+    rules = _effective_rules({r.location_id: r.location.organization_id for r, _ in responses})
     created: list[Alert] = []
     now = timezone.now()
-    for response in responses:
+    for response, answers in responses:
         applicable = rules.get(response.location_id, {})
-        matched = [rule for rule in applicable.values() if _matches(rule, response)]
+        matched = [rule for rule in applicable.values() if _matches(rule, response, answers)]
         if now - response.submitted_at > ALERT_MAX_AGE:
             matched = [rule for rule in matched if rule.kind == RuleKind.CONTACT_REQUEST]
-        for rule in matched:
-            alert = _fire(
-                rule, response.location, response=response, summary=_summary(rule, response)
-            )
-            if alert:
-                created.append(alert)
+        # The response's rules in one statement; those that fired before are skipped.
+        created += _fire_all(
+            [
+                _alert(
+                    rule,
+                    response.location,
+                    response=response,
+                    summary=_summary(rule, response, answers),
+                )
+                for rule in matched
+            ]
+        )
         if any(
             rule.kind in UNHAPPY_KINDS or rule.kind == RuleKind.CONTACT_REQUEST for rule in matched
         ):
@@ -184,7 +203,45 @@ def check_responses(response_ids: Iterable) -> list[Alert]:
     return created
 
 
-def _matches(rule: AlertRule, response: SurveyResponse) -> bool:
+def _checked(responses: QuerySet) -> QuerySet:
+    # With what a check reads of each: its store and organization (the alerts, the case's
+    # due time), its contact details and whether it has a case already.
+    return responses.select_related("location__organization", "contact", "case")
+
+
+def _as_uuid(hex_id: str) -> Cast:
+    return Cast(Value(hex_id), output_field=UUIDField())
+
+
+# One response, the common case (each kiosk request queues a check of its own): read with
+# its answers by two queries compiled to SQL once per process (see locations.compiled).
+# CompiledQuery substitutes str and int values only, so the id goes in as its 32 hex digits,
+# cast to a uuid in the SQL: PostgreSQL reads a uuid written so, SQLite stores it so.
+_response_by_hex = CompiledQuery(
+    lambda hex_id: _checked(SurveyResponse.objects.filter(pk=_as_uuid(hex_id))),
+    "7340137" + "0" * 25,
+)
+_answers_by_hex = CompiledQuery(
+    lambda hex_id: Answer.objects.filter(response_id=_as_uuid(hex_id)), "7340139" + "0" * 25
+)
+
+
+def _read_responses(response_ids: list) -> list[tuple[SurveyResponse, list[Answer]]]:
+    """The responses to check, each with its answers."""
+    if len(response_ids) == 1:
+        try:
+            hex_id = uuid.UUID(str(response_ids[0])).hex
+        except ValueError:
+            pass  # the ORM says what is wrong with it
+        else:
+            return [(r, _answers_by_hex(hex_id)) for r in _response_by_hex(hex_id)]
+    responses = _checked(SurveyResponse.objects.filter(pk__in=response_ids)).prefetch_related(
+        "answers"
+    )
+    return [(r, list(r.answers.all())) for r in responses]
+
+
+def _matches(rule: AlertRule, response: SurveyResponse, answers: list[Answer]) -> bool:
     if rule.kind == RuleKind.CONTACT_REQUEST:
         return _has_contact(response)
     if rule.kind not in RESPONSE_RULES:
@@ -192,8 +249,7 @@ def _matches(rule: AlertRule, response: SurveyResponse) -> bool:
     question_kind, default = RESPONSE_RULES[rule.kind]
     threshold = rule.threshold if rule.threshold is not None else default
     return any(
-        a.kind == question_kind and a.score is not None and a.score <= threshold
-        for a in response.answers.all()
+        a.kind == question_kind and a.score is not None and a.score <= threshold for a in answers
     )
 
 
@@ -205,28 +261,80 @@ def _has_contact(response: SurveyResponse) -> bool:
     return contact.erased_at is None
 
 
-def _summary(rule: AlertRule, response: SurveyResponse) -> str:
-    scores = ", ".join(
-        f"{a.question.upper()} {a.score}" for a in response.answers.all() if a.score is not None
-    )
+def _summary(rule: AlertRule, response: SurveyResponse, answers: list[Answer]) -> str:
+    scores = ", ".join(f"{a.question.upper()} {a.score}" for a in answers if a.score is not None)
     return f"{rule.get_kind_display()} at {response.location.code}: {scores}"[:300]
+
+
+def _alert(rule, location, *, response=None, window_start=None, summary="") -> Alert:
+    return Alert(
+        rule=rule,
+        organization_id=location.organization_id,
+        location=location,
+        response=response,
+        window_start=window_start,
+        fired_at=timezone.now(),
+        summary=summary,
+    )
 
 
 def _fire(rule, location, *, response=None, window_start=None, summary="") -> Alert | None:
     """The alert, if this rule had not fired for this response (or window) yet."""
+    fired = _fire_all(
+        [_alert(rule, location, response=response, window_start=window_start, summary=summary)]
+    )
+    return fired[0] if fired else None
+
+
+def _fire_all(alerts: list[Alert]) -> list[Alert]:
+    """Those of these alerts (of distinct rules) that had not fired yet, now stored. The
+    unique constraints decide which, in the one statement: a retried task, a resent
+    response or another worker checking it at the same time fires nothing twice."""
     try:
-        with transaction.atomic():
-            return Alert.objects.create(
-                rule=rule,
-                organization_id=location.organization_id,
-                location=location,
-                response=response,
-                window_start=window_start,
-                fired_at=timezone.now(),
-                summary=summary,
-            )
-    except IntegrityError:  # fired before: a retried task, a resent response, another worker
-        return None
+        return insert_new(alerts, key="rule_id")
+    except IntegrityError:  # not a repeat (skipped above): a row it refers to was deleted
+        return []
+
+
+def insert_new(objs: list[Model], *, key: str) -> list[Model]:
+    """INSERT … ON CONFLICT DO NOTHING of these instances (of one model) in one statement:
+    the rows the model's unique constraints refuse are skipped, without an error to recover
+    from. Returns the instances inserted, saved (their ids set), in the order given; `key`
+    names the attribute that tells the instances apart (distinct among them).
+
+    Inside a transaction, the statement gets a savepoint of its own, as Model.save does:
+    an error leaves the transaction usable. In autocommit it is its own transaction."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    using = router.db_for_write(model)
+    connection = connections[using]
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
+    quote = connection.ops.quote_name
+    key_field = next(f for f in fields if f.attname == key)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([one_row] * len(objs))} ON CONFLICT DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, {quote(key_field.column)}"
+    )
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objs
+        for field in fields
+    ]
+    savepoint = None if connection.get_autocommit() else transaction.atomic(using=using)
+    with savepoint or contextlib.nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = {key_field.to_python(k): pk for pk, k in cursor.fetchall()}
+    out = []
+    for obj in objs:
+        if getattr(obj, key) in inserted:
+            obj.pk = meta.pk.to_python(inserted[getattr(obj, key)])
+            obj._state.adding, obj._state.db = False, using
+            out.append(obj)
+    return out
 
 
 def _check_burst(rule: AlertRule, response: SurveyResponse) -> Alert | None:
@@ -235,16 +343,7 @@ def _check_burst(rule: AlertRule, response: SurveyResponse) -> Alert | None:
     once agree on it and the rule fires once per window."""
     window = timedelta(minutes=rule.window_minutes)
     now = timezone.now()
-    unhappy = (
-        Alert.objects.filter(
-            location_id=response.location_id,
-            rule__kind__in=UNHAPPY_KINDS,
-            response__submitted_at__gte=now - window,
-        )
-        .values("response")
-        .distinct()
-        .count()
-    )
+    unhappy = _unhappy_responses(response.location_id, since=now - window)
     if unhappy < (rule.threshold or 3):
         return None
     return _fire(
@@ -255,23 +354,80 @@ def _check_burst(rule: AlertRule, response: SurveyResponse) -> Alert | None:
     )
 
 
+def _unhappy_responses(location_id: int, *, since: datetime) -> int:
+    """How many responses submitted at the store since then fired an unhappy rule: what
+
+        Alert.objects.filter(
+            location_id=location_id,
+            rule__kind__in=UNHAPPY_KINDS,
+            response__submitted_at__gte=since,
+        ).values("response").distinct().count()
+
+    counts, in SQL written once rather than compiled by the ORM for every unhappy answer
+    (tests/surveys/test_alert_checks.py holds the two to the same answers)."""
+    connection = connections[router.db_for_read(Alert)]
+    quote = connection.ops.quote_name
+    alert, rule, response = (model._meta for model in (Alert, AlertRule, SurveyResponse))
+    alert_response = quote(alert.get_field("response").column)
+    submitted_at = response.get_field("submitted_at")
+    kinds = ", ".join(["%s"] * len(UNHAPPY_KINDS))
+    sql = (
+        f"SELECT COUNT(DISTINCT a.{alert_response}) FROM {quote(alert.db_table)} a"
+        f" INNER JOIN {quote(rule.db_table)} r"
+        f" ON a.{quote(alert.get_field('rule').column)} = r.{quote(rule.pk.column)}"
+        f" INNER JOIN {quote(response.db_table)} s"
+        f" ON a.{alert_response} = s.{quote(response.pk.column)}"
+        f" WHERE a.{quote(alert.get_field('location').column)} = %s"
+        f" AND r.{quote(rule.get_field('kind').column)} IN ({kinds})"
+        f" AND s.{quote(submitted_at.column)} >= %s"
+    )
+    params = [
+        location_id,
+        *(str(kind) for kind in UNHAPPY_KINDS),
+        submitted_at.get_db_prep_value(since, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
 def _floor(moment: datetime, window: timedelta) -> datetime:
     epoch = datetime(2000, 1, 1, tzinfo=moment.tzinfo)
     return epoch + ((moment - epoch) // window) * window
 
 
+# The case a response has, once loaded with it (select_related("case")): a Case, or None.
+_CASE_OF_RESPONSE = SurveyResponse.case.related
+_NOT_LOADED = object()
+
+
 def open_case(response: SurveyResponse) -> Case:
+    """The response's case, opened now unless it has one (get_or_create; when the response
+    was read with its case, the look-up is not repeated)."""
     organization = response.location.organization
     now = timezone.now()
-    case, _ = Case.objects.get_or_create(
-        response=response,
-        defaults={
-            "organization_id": response.organization_id,
-            "location_id": response.location_id,
-            "opened_at": now,
-            "due_at": now + timedelta(hours=organization.case_sla_hours),
-        },
-    )
+    defaults = {
+        "organization_id": response.organization_id,
+        "location_id": response.location_id,
+        "opened_at": now,
+        "due_at": now + timedelta(hours=organization.case_sla_hours),
+    }
+    known = _CASE_OF_RESPONSE.get_cached_value(response, default=_NOT_LOADED)
+    if known is _NOT_LOADED:
+        case, _ = Case.objects.get_or_create(response=response, defaults=defaults)
+        return case
+    if known is not None:
+        return known
+    try:
+        with transaction.atomic(using=router.db_for_write(Case)):
+            case = Case.objects.create(response=response, **defaults)
+    except IntegrityError:  # another worker opened it meanwhile (as get_or_create does)
+        try:
+            return Case.objects.get(response=response)
+        except Case.DoesNotExist:
+            pass
+        raise
+    _CASE_OF_RESPONSE.set_cached_value(response, case)
     return case
 
 

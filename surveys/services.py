@@ -5,7 +5,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.utils import timezone
 
 from locations.models import Kiosk, Organization
@@ -166,15 +166,32 @@ def record_batch(*, kiosk: Kiosk, items: list) -> list[Outcome]:
 
 
 def _compare_with_stored(response_id, kiosk: Kiosk, body) -> Outcome | None:
-    row = (
-        SurveyResponse.objects.filter(id=response_id).values_list("kiosk_id", "body_digest").first()
-    )
+    row = _stored_kiosk_and_digest(response_id)
     if row is None:
         return None
     outcome = _compare(row, kiosk, body, str(response_id))
     if outcome.status == Status.DUPLICATE:
         outcome.response = SurveyResponse.objects.get(id=response_id)
     return outcome
+
+
+def _stored_kiosk_and_digest(response_id) -> tuple[int, str] | None:
+    """What `SurveyResponse.objects.filter(id=response_id).values_list("kiosk_id",
+    "body_digest").first()` reads, on every kiosk submission, without compiling that
+    queryset each time: a look-up by primary key, the id converted for the database by its
+    field as the ORM converts it."""
+    connection = connections[router.db_for_read(SurveyResponse)]
+    quote = connection.ops.quote_name
+    meta = SurveyResponse._meta
+    sql = (
+        f"SELECT {quote(meta.get_field('kiosk').column)}, "
+        f"{quote(meta.get_field('body_digest').column)} "
+        f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [meta.pk.get_db_prep_value(response_id, connection)])
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def _compare(stored: tuple[int, str], kiosk: Kiosk, body, response_id: str) -> Outcome:
