@@ -325,3 +325,15 @@ def week_start(day: date) -> date:
 MONTH = Period(MonthHourRollup, "month", lambda day: day.replace(day=1), month_end)
 WEEK = Period(WeekHourRollup, "week", week_start, lambda monday: monday + timedelta(days=6))
 PERIODS = (MONTH, WEEK)
+
+# Every tier, for maintenance (services.vacuum_rollups).
+ROLLUP_MODELS = (
+    HourlyRollup,
+    ChoiceRollup,
+    StoreHourRollup,
+    DailyRollup,
+    ChoiceDailyRollup,
+    StaffDailyRollup,
+    MonthHourRollup,
+    WeekHourRollup,
+)

@@ -11,7 +11,7 @@ import time_machine
 from django.db.models import Sum
 
 from locations.models import Location, Role
-from metrics import selectors, services
+from metrics import rollup_sql, selectors, services
 from metrics.models import (
     ChoiceDailyRollup,
     ChoiceRollup,
@@ -251,3 +251,25 @@ def test_upgrading_fills_the_week_tier_from_the_hours_already_rolled_up(
     migration.fill_from_store_hours(None, editor)
 
     assert table(WeekHourRollup) == refreshed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_of_every_store_leaves_the_tiers_vacuumed_for_index_only_reads(kiosk_client):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("VACUUM is PostgreSQL's")
+    with time_machine.travel(NOW, tick=False):
+        answer = {"id": str(uuid.uuid4()), "submitted_at": "2026-11-22T09:00:00+07:00"}
+        posted = kiosk_client.post(URL, {**answer, "answers": {"nps": 9}}, format="json")
+        assert posted.status_code == 201
+
+    services.rebuild_rollups()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname LIKE 'metrics_%%rollup' "
+            "AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+        )
+        vacuumed = {row[0] for row in cursor.fetchall()}
+    assert vacuumed == {model._meta.db_table for model in rollup_sql.ROLLUP_MODELS}
