@@ -3,8 +3,9 @@
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
+from cxhub.queries import CompiledQuery
+
 from . import tokens
-from .compiled import CompiledQuery
 from .models import Kiosk, Location, Membership, Organization, Role, UserPreference
 
 

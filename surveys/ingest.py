@@ -15,7 +15,7 @@ from functools import cached_property
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from locations.compiled import CompiledQuery
+from cxhub.queries import CompiledQuery
 from locations.models import Kiosk, StaffMember
 
 from .definition import DEFAULT_TEXT_MAX_LENGTH, condition_holds
@@ -54,7 +54,7 @@ class CleanResponse:
     digest: str
 
 
-# A location's staff, compiled to SQL once per process (see locations.compiled).
+# A location's staff, compiled to SQL once per process (see cxhub.queries).
 _staff_at = CompiledQuery(
     lambda location_id: StaffMember.objects.filter(location_id=location_id), -7_340_117
 )

@@ -12,7 +12,7 @@ from django.db.models import F, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from locations.compiled import CompiledQuery
+from cxhub.queries import CompiledQuery
 from locations.models import Role
 from locations.selectors import saved_language
 
@@ -35,7 +35,7 @@ def _people(location_id, region_id=None):
     return people.distinct().order_by("pk").annotate(preferred_language=F("preference__language"))
 
 
-# Read for every alert: compiled to SQL once per process (see locations.compiled).
+# Read for every alert: compiled to SQL once per process (see cxhub.queries).
 _store_managers = CompiledQuery(_people, -7_340_127)
 _store_and_region_managers = CompiledQuery(_people, -7_340_127, -7_340_129)
 

@@ -6,21 +6,19 @@ unique constraints on Alert guarantee it under retries and concurrent workers â€
 case for an unhappy response, and queues the notifications of the alerts it created.
 """
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Model, Q, QuerySet, UUIDField, Value
+from django.db.models import QuerySet, UUIDField, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from locations.compiled import CompiledQuery
-from locations.models import Kiosk, Location
+from cxhub.queries import CompiledQuery, insert_new
+from locations.models import Location
 
 from .models import (
     RESPONSE_RULES,
@@ -74,7 +72,7 @@ def effective_rules(location_ids: Iterable[int]) -> dict[int, dict[str, AlertRul
 
 
 # An organization's rules (its own and its stores'), compiled to SQL once per process (see
-# locations.compiled): read on every alert check.
+# cxhub.queries): read on every alert check.
 _rules_of = CompiledQuery(
     lambda organization_id: AlertRule.objects.filter(organization_id=organization_id),
     -7_340_121,
@@ -199,7 +197,7 @@ def check_responses(response_ids: Iterable) -> list[Alert]:
             if alert:
                 created.append(alert)
     for alert in created:
-        _queue_notifications(alert)
+        queue_notifications(alert)
     return created
 
 
@@ -214,7 +212,7 @@ def _as_uuid(hex_id: str) -> Cast:
 
 
 # One response, the common case (each kiosk request queues a check of its own): read with
-# its answers by two queries compiled to SQL once per process (see locations.compiled).
+# its answers by two queries compiled to SQL once per process (see cxhub.queries).
 # CompiledQuery substitutes str and int values only, so the id goes in as its 32 hex digits,
 # cast to a uuid in the SQL: PostgreSQL reads a uuid written so, SQLite stores it so.
 _response_by_hex = CompiledQuery(
@@ -278,7 +276,7 @@ def _alert(rule, location, *, response=None, window_start=None, summary="") -> A
     )
 
 
-def _fire(rule, location, *, response=None, window_start=None, summary="") -> Alert | None:
+def fire(rule, location, *, response=None, window_start=None, summary="") -> Alert | None:
     """The alert, if this rule had not fired for this response (or window) yet."""
     fired = _fire_all(
         [_alert(rule, location, response=response, window_start=window_start, summary=summary)]
@@ -296,47 +294,6 @@ def _fire_all(alerts: list[Alert]) -> list[Alert]:
         return []
 
 
-def insert_new(objs: list[Model], *, key: str) -> list[Model]:
-    """INSERT â€¦ ON CONFLICT DO NOTHING of these instances (of one model) in one statement:
-    the rows the model's unique constraints refuse are skipped, without an error to recover
-    from. Returns the instances inserted, saved (their ids set), in the order given; `key`
-    names the attribute that tells the instances apart (distinct among them).
-
-    Inside a transaction, the statement gets a savepoint of its own, as Model.save does:
-    an error leaves the transaction usable. In autocommit it is its own transaction."""
-    if not objs:
-        return []
-    model = type(objs[0])
-    using = router.db_for_write(model)
-    connection = connections[using]
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
-    quote = connection.ops.quote_name
-    key_field = next(f for f in fields if f.attname == key)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([one_row] * len(objs))} ON CONFLICT DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}, {quote(key_field.column)}"
-    )
-    params = [
-        field.get_db_prep_save(field.pre_save(obj, True), connection)
-        for obj in objs
-        for field in fields
-    ]
-    savepoint = None if connection.get_autocommit() else transaction.atomic(using=using)
-    with savepoint or contextlib.nullcontext(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = {key_field.to_python(k): pk for pk, k in cursor.fetchall()}
-    out = []
-    for obj in objs:
-        if getattr(obj, key) in inserted:
-            obj.pk = meta.pk.to_python(inserted[getattr(obj, key)])
-            obj._state.adding, obj._state.db = False, using
-            out.append(obj)
-    return out
-
-
 def _check_burst(rule: AlertRule, response: SurveyResponse) -> Alert | None:
     """Fire when the store had `threshold` unhappy responses within the window ending now.
     The window start is rounded down to the window's length, so two workers checking at
@@ -346,7 +303,7 @@ def _check_burst(rule: AlertRule, response: SurveyResponse) -> Alert | None:
     unhappy = _unhappy_responses(response.location_id, since=now - window)
     if unhappy < (rule.threshold or 3):
         return None
-    return _fire(
+    return fire(
         rule,
         response.location,
         window_start=_floor(now, window),
@@ -431,89 +388,7 @@ def open_case(response: SurveyResponse) -> Case:
     return case
 
 
-def _queue_notifications(alert: Alert) -> None:
+def queue_notifications(alert: Alert) -> None:
     from .tasks import notify_alert_task
 
     transaction.on_commit(lambda: notify_alert_task.delay(alert.pk))
-
-
-SWEEP_CURSOR = "alert-sweep-checked-until"
-
-
-def sweep_unchecked(
-    *, since: timedelta = timedelta(minutes=15), grace: timedelta = timedelta(seconds=5)
-) -> int:
-    """Check the responses received since the last sweep: a check lost with the broker is
-    done here, and checking one twice fires nothing twice.
-
-    Each sweep takes up where the last stopped (a cursor in the cache), never further back
-    than `since`: re-checking the whole quarter hour every minute made the sweep the worker's
-    biggest job under load (docs/benchmarks.md, load). `grace` leaves the last seconds to
-    transactions still committing."""
-    now = timezone.now()
-    until = now - grace
-    start = now - since
-    try:
-        cursor = cache.get(SWEEP_CURSOR)
-    except Exception:  # the cache is away: check the whole period, as after a restart
-        log.warning("could not read the alert sweep's cursor", exc_info=True)
-        cursor = None
-    if cursor is not None:
-        start = max(start, datetime.fromisoformat(cursor))
-    recent = SurveyResponse.objects.filter(received_at__gte=start, received_at__lt=until)
-    # Only responses some rule could match: low scores under the loosest threshold in use,
-    # or contact details. Scanning every recent response would cost the most at peak load.
-    loosest = Q(contact__isnull=False)
-    for kind, (question_kind, default) in RESPONSE_RULES.items():
-        thresholds = AlertRule.objects.filter(kind=kind, enabled=True).values_list(
-            "threshold", flat=True
-        )
-        worst = max((t if t is not None else default for t in thresholds), default=None)
-        if worst is not None:
-            loosest |= Q(answers__kind=question_kind, answers__score__lte=worst)
-    ids = list(recent.filter(loosest).values_list("pk", flat=True).distinct())
-    checked = len(check_responses(ids))
-    with contextlib.suppress(Exception):  # a lost cursor only makes the next sweep wider
-        cache.set(SWEEP_CURSOR, until.isoformat(), int(since.total_seconds()))
-    return checked
-
-
-# --- silent kiosks ------------------------------------------------------------------------------
-
-
-def check_silent_kiosks() -> list[Alert]:
-    """Fire for each kiosk that has not been heard from for the rule's window while its
-    store was open. Silence overnight does not count: the window starts at opening time at
-    the earliest. One alert per silence (its start), however often beat checks."""
-    now = timezone.now()
-    kiosks = list(
-        Kiosk.objects.filter(revoked_at__isnull=True, location__is_active=True).select_related(
-            "location"
-        )
-    )
-    rules = effective_rules(k.location_id for k in kiosks)
-    created = []
-    for kiosk in kiosks:
-        rule = rules.get(kiosk.location_id, {}).get(RuleKind.KIOSK_SILENT)
-        last = kiosk.last_seen_at or kiosk.registered_at
-        if rule is None or last is None:
-            continue
-        local_now = now.astimezone(ZoneInfo(kiosk.location.timezone))
-        opening, closing = rule.opens_at or time(8), rule.closes_at or time(22)
-        opens = local_now.replace(hour=opening.hour, minute=opening.minute, second=0, microsecond=0)
-        if local_now < opens or local_now.time() >= closing:
-            continue
-        silent_since = max(last, opens)
-        if now - silent_since < timedelta(minutes=rule.window_minutes):
-            continue
-        alert = _fire(
-            rule,
-            kiosk.location,
-            window_start=last,
-            summary=f"The kiosk {kiosk.name or kiosk.public_id} at {kiosk.location.code} "
-            f"has been silent since {last:%Y-%m-%d %H:%M} UTC",
-        )
-        if alert:
-            created.append(alert)
-            _queue_notifications(alert)
-    return created

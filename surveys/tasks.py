@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import cases, notifications, privacy, recovery, webhooks
+from . import alert_sweeps, cases, notifications, privacy, recovery, webhooks
 
 RETRYING = {
     "autoretry_for": (DatabaseError,),
@@ -20,12 +20,12 @@ def check_alerts_task(response_ids: list[str]) -> int:
 
 @shared_task(**RETRYING)
 def sweep_alerts_task() -> int:
-    return recovery.sweep_unchecked() + notifications.sweep_pending()
+    return alert_sweeps.sweep_unchecked() + notifications.sweep_pending()
 
 
 @shared_task(**RETRYING)
 def check_silent_kiosks_task() -> int:
-    return len(recovery.check_silent_kiosks())
+    return len(alert_sweeps.check_silent_kiosks())
 
 
 @shared_task(**RETRYING)

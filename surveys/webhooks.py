@@ -18,10 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from locations.compiled import CompiledQuery
+from cxhub.queries import CompiledQuery, insert_new
 
 from .models import Alert, WebhookDelivery, WebhookEndpoint
-from .recovery import insert_new
 
 MAX_ATTEMPTS = 8
 DISABLE_AFTER_FAILURES = 20  # consecutive, across deliveries
@@ -79,7 +78,7 @@ def payload(alert: Alert) -> dict:
     }
 
 
-# Read for every alert: compiled to SQL once per process (see locations.compiled).
+# Read for every alert: compiled to SQL once per process (see cxhub.queries).
 _active_endpoints = CompiledQuery(
     lambda organization_id: WebhookEndpoint.objects.filter(
         organization_id=organization_id, is_active=True
@@ -135,7 +134,7 @@ def deliver(delivery_id: int) -> tuple[str, int]:
         return _attempt(found[0])
 
 
-# What deliver reads, compiled to SQL once per process (see locations.compiled).
+# What deliver reads, compiled to SQL once per process (see cxhub.queries).
 _delivery_to_attempt = CompiledQuery(
     lambda delivery_id: (
         WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))

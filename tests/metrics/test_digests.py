@@ -10,7 +10,7 @@ from django.test import Client
 from locations import services as location_services
 from locations.models import Role
 from metrics import digests, services
-from surveys import recovery
+from surveys import alert_sweeps, recovery
 from tests.dashboard.test_pages import answers, send
 from tests.factories import LocationFactory, MembershipFactory, RegionFactory
 
@@ -29,7 +29,7 @@ def chain(db):
         send(second, *(answers(i + 3) for i in range(6)), when="2026-11-20T10:00:00+07:00")
         services.rebuild_rollups()
     with time_machine.travel(NOW - dt.timedelta(days=1) + dt.timedelta(minutes=1), tick=False):
-        recovery.sweep_unchecked()  # the tests' transaction never commits: check here
+        alert_sweeps.sweep_unchecked()  # the tests' transaction never commits: check here
     people = {
         "head": MembershipFactory(organization=org, role=Role.HEAD_OFFICE).user,
         "store": MembershipFactory(organization=org, role=Role.STORE_MANAGER, location=first).user,

@@ -324,7 +324,7 @@ BURST_WINDOW = dt.datetime(2026, 11, 22, 5, 0, tzinfo=dt.UTC)
 def test_workers_checking_one_response_at_once_fire_each_rule_once(record, monkeypatch):
     queued = []
     monkeypatch.setattr(recovery, "request_alert_check", lambda ids: None)  # checked below
-    monkeypatch.setattr(recovery, "_queue_notifications", queued.append)
+    monkeypatch.setattr(recovery, "queue_notifications", queued.append)
     # Mid-hour: every worker puts the burst in the same window.
     monkeypatch.setattr(recovery, "_floor", lambda moment, window: BURST_WINDOW)
     responses = [record(nps=1, csat=1, ces=1) for _ in range(3)]
@@ -372,7 +372,7 @@ def test_a_check_racing_another_worker_fires_what_the_other_did_not(
     record, rules, monkeypatch, other_commits
 ):
     monkeypatch.setattr(recovery, "request_alert_check", lambda ids: None)  # checked below
-    monkeypatch.setattr(recovery, "_queue_notifications", lambda alert: None)
+    monkeypatch.setattr(recovery, "queue_notifications", lambda alert: None)
     response = record(nps=1, csat=1)
     other = _hold_uncommitted_alert(rules[RuleKind.DETRACTOR], response)
 
@@ -401,7 +401,7 @@ def test_a_check_racing_another_worker_fires_what_the_other_did_not(
 @pytest.mark.django_db(transaction=True)
 def test_a_delivery_another_worker_is_sending_is_skipped_not_waited_for(record, store, monkeypatch):
     monkeypatch.setattr(recovery, "request_alert_check", lambda ids: None)
-    monkeypatch.setattr(recovery, "_queue_notifications", lambda alert: None)
+    monkeypatch.setattr(recovery, "queue_notifications", lambda alert: None)
     WebhookEndpoint.objects.create(organization=store.organization, url="http://127.0.0.1:9/")
     [alert] = recovery.check_responses([record(nps=2).pk])
     [delivery] = webhooks.queue_deliveries(alert)

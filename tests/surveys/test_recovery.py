@@ -11,7 +11,7 @@ import time_machine
 from django.core import mail
 
 from locations.models import Role
-from surveys import notifications, recovery, webhooks
+from surveys import alert_sweeps, notifications, recovery, webhooks
 from surveys.models import Alert, AlertRule, Case, RuleKind, WebhookDelivery, WebhookEndpoint
 from surveys.services import publish_survey
 from tests.factories import MembershipFactory, RegionFactory, StaffMemberFactory, a_response
@@ -152,8 +152,8 @@ def test_the_sweep_checks_responses_whose_check_was_never_queued(submit, manager
     assert not Alert.objects.exists()
 
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)):
-        recovery.sweep_unchecked()
-        recovery.sweep_unchecked()
+        alert_sweeps.sweep_unchecked()
+        alert_sweeps.sweep_unchecked()
 
     assert Alert.objects.count() == 1
     assert Case.objects.count() == 1
@@ -167,12 +167,12 @@ def test_each_sweep_checks_only_what_arrived_since_the_last_one(submit, managers
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
 
     with time_machine.travel(later, tick=False):
-        recovery.sweep_unchecked()
+        alert_sweeps.sweep_unchecked()
     submit_at = later + dt.timedelta(seconds=30)
     with time_machine.travel(submit_at, tick=False):
         submit(a_response(nps=1))
     with time_machine.travel(submit_at + dt.timedelta(minutes=1), tick=False):
-        recovery.sweep_unchecked()
+        alert_sweeps.sweep_unchecked()
 
     assert [len(ids) for ids in checked] == [1, 1]
 
@@ -304,7 +304,7 @@ def test_an_alert_whose_notification_was_lost_is_sent_once_by_the_sweep(
 ):
     _, server = receiver()
     # The broker is down when the alert fires: the task that would notify is never queued.
-    monkeypatch.setattr(recovery, "_queue_notifications", lambda alert: None)
+    monkeypatch.setattr(recovery, "queue_notifications", lambda alert: None)
     submit(a_response(nps=2))
     assert (len(mail.outbox), Alert.objects.get().notified_at) == (0, None)
     monkeypatch.undo()
@@ -350,8 +350,8 @@ def test_a_kiosk_silent_for_two_hours_while_the_store_is_open_fires_once(
     kiosk.save(update_fields=["last_seen_at"])
 
     with time_machine.travel(dt.datetime.fromisoformat(now_local).replace(tzinfo=zone), tick=False):
-        recovery.check_silent_kiosks()
-        recovery.check_silent_kiosks()
+        alert_sweeps.check_silent_kiosks()
+        alert_sweeps.check_silent_kiosks()
 
     silent = Alert.objects.filter(rule__kind=RuleKind.KIOSK_SILENT)
     assert silent.count() == (1 if fires else 0)

@@ -1,4 +1,6 @@
-"""Queries that run on every kiosk request, turned into SQL once per process.
+"""SQL the ORM would write, on paths that run for every kiosk request or alert: a
+queryset turned into SQL once per process (CompiledQuery), and an insert that skips the
+rows the unique constraints refuse in one statement (insert_new).
 
 Compiling a queryset (joins, select_related columns, annotations, ordering) costs the ORM
 about a millisecond of CPU for the kiosk-token look-up, on every request, to produce the
@@ -13,10 +15,11 @@ Only plain str and int values are substituted: they reach the database unchanged
 the ORM too, so the parameters sent are the ones the queryset would have sent.
 """
 
+import contextlib
 import threading
 from collections.abc import Callable
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable, get_related_populators
 
@@ -111,3 +114,44 @@ class _Plan:
                 setattr(obj, name, row[position])
             objects.append(obj)
         return objects
+
+
+def insert_new(objs: list[Model], *, key: str) -> list[Model]:
+    """INSERT … ON CONFLICT DO NOTHING of these instances (of one model) in one statement:
+    the rows the model's unique constraints refuse are skipped, without an error to recover
+    from. Returns the instances inserted, saved (their ids set), in the order given; `key`
+    names the attribute that tells the instances apart (distinct among them).
+
+    Inside a transaction, the statement gets a savepoint of its own, as Model.save does:
+    an error leaves the transaction usable. In autocommit it is its own transaction."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    using = router.db_for_write(model)
+    connection = connections[using]
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
+    quote = connection.ops.quote_name
+    key_field = next(f for f in fields if f.attname == key)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([one_row] * len(objs))} ON CONFLICT DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, {quote(key_field.column)}"
+    )
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objs
+        for field in fields
+    ]
+    savepoint = None if connection.get_autocommit() else transaction.atomic(using=using)
+    with savepoint or contextlib.nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = {key_field.to_python(k): pk for pk, k in cursor.fetchall()}
+    out = []
+    for obj in objs:
+        if getattr(obj, key) in inserted:
+            obj.pk = meta.pk.to_python(inserted[getattr(obj, key)])
+            obj._state.adding, obj._state.db = False, using
+            out.append(obj)
+    return out

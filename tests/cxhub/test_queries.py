@@ -8,9 +8,9 @@ from django.db import connection
 from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 
+from cxhub.queries import CompiledQuery
 from locations import selectors, tokens
 from locations import services as location_services
-from locations.compiled import CompiledQuery
 from locations.models import Kiosk, StaffMember
 from surveys.ingest import IngestContext
 from surveys.services import publish_survey
