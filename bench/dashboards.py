@@ -63,6 +63,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
+import rollup_reference
 import rollups
 
 TARGET_P95_MS = 300.0
@@ -398,7 +399,7 @@ def one_size(url, chain, people, size, loaded, window, clients, meter, args) -> 
     print(f"\n{size:,} responses over {first} … {last}", flush=True)
     out = rollups.load(url, chain, first, (last - first).days + 1, size - loaded)
     print(f"  load {out['load_s']:.1f} s, vacuum {out['vacuum_s']:.1f} s", flush=True)
-    out["fill_s"] = rollups.sql_fill(url)
+    out["fill_s"] = rollup_reference.sql_fill(url)
     analyze_rollups(url)
     out["tables"] = rollups.table_facts(url)
     facts = ", ".join(f"{t} {rows:,}" for t, (rows, _) in out["tables"].items())
@@ -413,7 +414,7 @@ def analyze_rollups(url: str) -> None:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f"VACUUM (ANALYZE) {', '.join(t for t, *_ in rollups.ROLLUPS)}")
+            cur.execute(f"VACUUM (ANALYZE) {', '.join(t for t, *_ in rollup_reference.ROLLUPS)}")
     finally:
         conn.close()
 

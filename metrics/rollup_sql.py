@@ -89,7 +89,7 @@ class Span:
 @dataclass(frozen=True)
 class Buckets:
     """Location × local day × local hour buckets from anywhere: what a refresh replaces.
-    Offers the same WHERE clauses as Span, as row-value lists."""
+    Offers the same WHERE clauses as Span, as ORs of index conditions (any_of)."""
 
     keys: tuple[tuple[int, date, int], ...]
 
